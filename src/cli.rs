@@ -1,0 +1,321 @@
+//! The command line (kubeadm's names) and the dispatch of each command. Flags become one
+//! [`Settings`] layer over the config file; results print as text or JSON (`-o json`).
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::builder::PossibleValuesParser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{self, Cidr, Settings};
+use crate::host::{observe, HostRoot};
+use crate::phases::INIT_PHASES;
+use crate::plan;
+use crate::version::KubeVersion;
+use crate::workflow::{self, Report, Selection, WorkflowError};
+
+/// Exit codes by class of failure.
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// A phase failed (nothing half-written is left behind).
+    pub const FAILED: u8 = 1;
+    /// Bad usage or configuration.
+    pub const USAGE: u8 = 2;
+    /// Preflight errors.
+    pub const PREFLIGHT: u8 = 3;
+    /// The run stopped at a phase this version does not implement.
+    pub const INCOMPLETE: u8 = 4;
+}
+
+/// kubeup: Kubernetes on any host that has Docker.
+#[derive(Debug, Parser)]
+#[command(name = "kubeup", version, about = "Kubernetes on any host that has Docker: kubeadm's cluster, no host packages", propagate_version = true)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Set up this host as the first control-plane node.
+    Init(InitCommand),
+    /// Configuration helpers.
+    Config {
+        /// What to do.
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Print kubeup's version and the Kubernetes versions it installs.
+    Version {
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+}
+
+/// `kubeup init`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct InitCommand {
+    /// Flags.
+    #[command(flatten)]
+    pub flags: InitFlags,
+    /// `phase <name>`.
+    #[command(subcommand)]
+    pub sub: Option<InitSub>,
+}
+
+/// `kubeup init phase …`.
+#[derive(Debug, Subcommand)]
+pub enum InitSub {
+    /// Run one phase of init (with an optional sub-phase, e.g. `certs apiserver`).
+    Phase {
+        /// Phase name, as kubeadm's.
+        #[arg(value_parser = PossibleValuesParser::new(INIT_PHASES.iter().map(|p| p.name)))]
+        name: String,
+        /// Sub-phase (e.g. `apiserver` for `certs`, `admin` for `kubeconfig`).
+        child: Option<String>,
+        /// Flags.
+        #[command(flatten)]
+        flags: InitFlags,
+    },
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// For people.
+    Text,
+    /// For machines.
+    Json,
+}
+
+/// `kubeup config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print default configurations.
+    Print {
+        /// Which defaults.
+        #[command(subcommand)]
+        what: PrintWhat,
+    },
+}
+
+/// `kubeup config print …`.
+#[derive(Debug, Subcommand)]
+pub enum PrintWhat {
+    /// The defaults of `kubeup init` as a kubeup config file.
+    InitDefaults,
+}
+
+/// Flags of `init` and `init phase`.
+#[derive(Debug, Args, Clone)]
+pub struct InitFlags {
+    /// Config file (kubeup's, or kubeadm's InitConfiguration + ClusterConfiguration), YAML or JSON.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Kubernetes version to install.
+    #[arg(long, value_name = "VERSION")]
+    pub kubernetes_version: Option<KubeVersion>,
+    /// Address the API server advertises.
+    #[arg(long, value_name = "IP")]
+    pub apiserver_advertise_address: Option<IpAddr>,
+    /// Port the API server binds.
+    #[arg(long, value_name = "PORT")]
+    pub apiserver_bind_port: Option<u16>,
+    /// Shared endpoint (host[:port]) of the control plane.
+    #[arg(long, value_name = "ENDPOINT")]
+    pub control_plane_endpoint: Option<String>,
+    /// Node name (default: the host's hostname).
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
+    /// Pod network range; the controller-manager allocates node pod CIDRs from it.
+    #[arg(long, value_name = "CIDR")]
+    pub pod_network_cidr: Option<Cidr>,
+    /// Service IP range.
+    #[arg(long, value_name = "CIDR")]
+    pub service_cidr: Option<Cidr>,
+    /// Cluster DNS domain.
+    #[arg(long, value_name = "DOMAIN")]
+    pub service_dns_domain: Option<String>,
+    /// Extra API server certificate SANs (IPs or DNS names).
+    #[arg(long, value_name = "SANS", value_delimiter = ',')]
+    pub apiserver_cert_extra_sans: Vec<String>,
+    /// Certificate directory on the host.
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<String>,
+    /// Registry of the control-plane images.
+    #[arg(long, value_name = "REPOSITORY")]
+    pub image_repository: Option<String>,
+    /// CRI endpoint of the kubelet.
+    #[arg(long, value_name = "URL")]
+    pub cri_socket: Option<String>,
+    /// Kubelet cgroup driver (systemd or cgroupfs).
+    #[arg(long, value_name = "DRIVER")]
+    pub cgroup_driver: Option<String>,
+    /// Kubelet container image.
+    #[arg(long, value_name = "IMAGE")]
+    pub kubelet_image: Option<String>,
+    /// Phases to skip.
+    #[arg(long, value_name = "PHASES", value_delimiter = ',')]
+    pub skip_phases: Vec<String>,
+    /// Preflight checks whose errors become warnings (`all` for every check).
+    #[arg(long, value_name = "CHECKS", value_delimiter = ',')]
+    pub ignore_preflight_errors: Vec<String>,
+    /// Print what would be done; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where the host's root file system is (bind-mount it with -v /:/host).
+    #[arg(long, value_name = "DIR", default_value = "/host", env = "KUBEUP_HOST_ROOT")]
+    pub host_root: PathBuf,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+impl InitFlags {
+    /// The flags as a configuration layer.
+    pub fn settings(&self) -> Settings {
+        let mut s = Settings { kubernetes_version: self.kubernetes_version.clone(), ..Default::default() };
+        s.node.advertise_address = self.apiserver_advertise_address;
+        s.node.bind_port = self.apiserver_bind_port;
+        s.node.name = self.node_name.clone();
+        s.node.cri_socket = self.cri_socket.clone();
+        s.node.cgroup_driver = self.cgroup_driver.clone();
+        s.node.kubelet_image = self.kubelet_image.clone();
+        s.control_plane_endpoint = self.control_plane_endpoint.clone();
+        s.networking.pod_subnet = self.pod_network_cidr;
+        s.networking.service_subnet = self.service_cidr;
+        s.networking.dns_domain = self.service_dns_domain.clone();
+        s.api_server.cert_sans = self.apiserver_cert_extra_sans.clone();
+        s.certificates_dir = self.cert_dir.clone();
+        s.image_repository = self.image_repository.clone();
+        s.skip_phases = self.skip_phases.clone();
+        s.ignore_preflight_errors = self.ignore_preflight_errors.clone();
+        s
+    }
+}
+
+/// Write to stdout, ignoring a closed pipe (`kubeup … | head`).
+fn out(text: &str) {
+    let _ = std::io::stdout().write_all(text.as_bytes());
+}
+
+fn fail(code: u8, msg: &str) -> u8 {
+    eprintln!("error: {msg}");
+    code
+}
+
+/// Run a parsed command; returns the process exit code.
+pub fn run(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Init(init) => match init.sub {
+            None => run_init(&init.flags, Selection::All),
+            Some(InitSub::Phase { name, child, flags }) => run_init(&flags, Selection::One(name, child)),
+        },
+        Command::Config { command: ConfigCommand::Print { what: PrintWhat::InitDefaults } } => match crate::yaml::to_string(&Settings::defaults()) {
+            Ok(y) => {
+                out(&y);
+                exit::OK
+            }
+            Err(e) => fail(exit::FAILED, &e),
+        },
+        Command::Version { output } => {
+            let v = serde_json::json!({
+                "kubeup": env!("CARGO_PKG_VERSION"),
+                "defaultKubernetesVersion": crate::version::DEFAULT_KUBERNETES_VERSION,
+                "supportedKubernetesMinors": format!("v1.{}–v1.{}", crate::version::MIN_MINOR, crate::version::newest_minor()),
+            });
+            match output {
+                Output::Json => out(&format!("{v:#}\n")),
+                Output::Text => out(&format!(
+                    "kubeup {} (Kubernetes v1.{}.0 to v1.{}.x; default {})\n",
+                    env!("CARGO_PKG_VERSION"),
+                    crate::version::MIN_MINOR,
+                    crate::version::newest_minor(),
+                    crate::version::DEFAULT_KUBERNETES_VERSION
+                )),
+            }
+            exit::OK
+        }
+    }
+}
+
+fn run_init(flags: &InitFlags, selection: Selection) -> u8 {
+    let root = match HostRoot::open(&flags.host_root) {
+        Ok(r) => r,
+        Err(e) => return fail(exit::USAGE, &e.to_string()),
+    };
+    let facts = observe::observe(&root, &observe::proc_dir());
+    let file = match flags.config.as_deref().map(config::load_file).transpose() {
+        Ok(f) => f,
+        Err(e) => return fail(exit::USAGE, &e.to_string()),
+    };
+    let cfg = match config::resolve(file, &flags.settings(), &facts.defaults) {
+        Ok(c) => c,
+        Err(e) => return fail(exit::USAGE, &e.to_string()),
+    };
+    tracing::info!(version = %cfg.version, node = %cfg.node_name, address = %cfg.advertise_address, host_root = %root.dir().display(), dry_run = flags.dry_run, "kubeup init");
+    let started = std::time::Instant::now();
+    match workflow::run_init(&cfg, &facts, &root, &selection, flags.dry_run) {
+        Ok(report) => print_report(&report, flags, started.elapsed()),
+        Err(e) => {
+            let code = match e {
+                WorkflowError::Preflight(_) => exit::PREFLIGHT,
+                WorkflowError::UnknownPhase(_) | WorkflowError::UnknownChild { .. } => exit::USAGE,
+                WorkflowError::NotImplemented(_) => exit::INCOMPLETE,
+                _ => exit::FAILED,
+            };
+            fail(code, &e.to_string())
+        }
+    }
+}
+
+fn print_report(r: &Report, flags: &InitFlags, elapsed: std::time::Duration) -> u8 {
+    let code = if !r.preflight_errors.is_empty() {
+        exit::PREFLIGHT
+    } else if r.stop.is_some() && !flags.dry_run {
+        exit::INCOMPLETE
+    } else {
+        exit::OK
+    };
+    match flags.output {
+        Output::Json => {
+            let mut v = plan::to_json(&r.plans);
+            v["dryRun"] = flags.dry_run.into();
+            v["changes"] = serde_json::to_value(r.changes).unwrap_or_default();
+            v["stoppedAt"] = serde_json::to_value(&r.stop).unwrap_or_default();
+            v["preflightErrors"] = serde_json::to_value(&r.preflight_errors).unwrap_or_default();
+            v["elapsedMs"] = (elapsed.as_millis() as u64).into();
+            out(&format!("{v:#}\n"));
+        }
+        Output::Text => {
+            out(&plan::to_text(&r.plans, flags.dry_run));
+            let c = r.changes;
+            if flags.dry_run {
+                out("[dryrun] nothing was changed on the host\n");
+            } else {
+                out(&format!(
+                    "[init] {} files created, {} replaced, {} modes fixed, {} unchanged, {} directories created in {} ms\n",
+                    c.created,
+                    c.replaced,
+                    c.mode_fixed,
+                    c.unchanged,
+                    c.dirs_created,
+                    elapsed.as_millis()
+                ));
+            }
+            if !r.preflight_errors.is_empty() {
+                out(&format!("[preflight] a real run would stop here:\n{}\n", r.preflight_errors.join("\n")));
+            }
+            if let Some(s) = &r.stop {
+                out(&format!("[init] stopped before {}: {}\n", s.phase, s.reason));
+            }
+        }
+    }
+    code
+}

@@ -1,0 +1,224 @@
+//! Reading kubeadm's own config files (`kubeadm.k8s.io/v1beta3` and `v1beta4`
+//! `InitConfiguration` + `ClusterConfiguration`), for the fields kubeup supports.
+//!
+//! Pure. Every struct denies unknown fields, so a field kubeup would silently ignore is an
+//! error naming it instead. v1beta3 writes `extraArgs` as a map, v1beta4 as a list of
+//! `{name, value}`; both are accepted.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::Deserialize;
+
+use super::{from_value, ApiServerSettings, Cidr, ComponentSettings, EtcdSettings, GoDuration, Networking, NodeSettings, Settings, TokenSettings};
+use crate::version::KubeVersion;
+
+/// `extraArgs` in either spelling.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ExtraArgs {
+    Map(BTreeMap<String, String>),
+    List(Vec<Arg>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Arg {
+    name: String,
+    value: String,
+}
+
+impl ExtraArgs {
+    fn into_map(self) -> BTreeMap<String, String> {
+        match self {
+            ExtraArgs::Map(m) => m,
+            // v1beta4 allows duplicates; the last one wins, as with kubeadm's flag building.
+            ExtraArgs::List(l) => l.into_iter().map(|a| (a.name, a.value)).collect(),
+        }
+    }
+}
+
+fn args(a: Option<ExtraArgs>) -> BTreeMap<String, String> {
+    a.map(ExtraArgs::into_map).unwrap_or_default()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct InitConfiguration {
+    #[allow(dead_code)]
+    api_version: String,
+    #[allow(dead_code)]
+    kind: String,
+    #[serde(default)]
+    bootstrap_tokens: Vec<TokenSettings>,
+    #[serde(default)]
+    node_registration: NodeRegistration,
+    #[serde(default, rename = "localAPIEndpoint")]
+    local_api_endpoint: LocalApiEndpoint,
+    #[serde(default)]
+    skip_phases: Vec<String>,
+    /// v1beta4 `timeouts`; read so kubeadm's printed defaults load.
+    #[serde(default)]
+    #[allow(dead_code)]
+    timeouts: Option<BTreeMap<String, GoDuration>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NodeRegistration {
+    name: Option<String>,
+    cri_socket: Option<String>,
+    kubelet_extra_args: Option<ExtraArgs>,
+    #[serde(default)]
+    ignore_preflight_errors: Vec<String>,
+    /// Accepted for compatibility; kubeup never pulls (images come from bundles or the runtime).
+    #[allow(dead_code)]
+    image_pull_policy: Option<String>,
+    #[allow(dead_code)]
+    image_pull_serial: Option<bool>,
+    /// kubeadm prints `taints: null`; other values are not supported yet.
+    taints: Option<Vec<serde_json::Value>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LocalApiEndpoint {
+    advertise_address: Option<IpAddr>,
+    bind_port: Option<u16>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ClusterConfiguration {
+    #[allow(dead_code)]
+    api_version: String,
+    #[allow(dead_code)]
+    kind: String,
+    kubernetes_version: Option<KubeVersion>,
+    cluster_name: Option<String>,
+    control_plane_endpoint: Option<String>,
+    image_repository: Option<String>,
+    certificates_dir: Option<String>,
+    encryption_algorithm: Option<String>,
+    certificate_validity_period: Option<GoDuration>,
+    ca_certificate_validity_period: Option<GoDuration>,
+    #[serde(default)]
+    networking: KubeadmNetworking,
+    #[serde(default)]
+    api_server: KubeadmApiServer,
+    #[serde(default)]
+    controller_manager: KubeadmComponent,
+    #[serde(default)]
+    scheduler: KubeadmComponent,
+    #[serde(default)]
+    etcd: KubeadmEtcd,
+    /// `dns: {}` and `proxy: {}` as kubeadm prints them; add-on settings come later.
+    #[allow(dead_code)]
+    dns: Option<Empty>,
+    #[allow(dead_code)]
+    proxy: Option<Empty>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Empty {}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct KubeadmNetworking {
+    service_subnet: Option<Cidr>,
+    pod_subnet: Option<Cidr>,
+    dns_domain: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct KubeadmApiServer {
+    #[serde(default, rename = "certSANs")]
+    cert_sans: Vec<String>,
+    extra_args: Option<ExtraArgs>,
+    /// v1beta3; the wait phase takes its own timeouts.
+    #[allow(dead_code)]
+    timeout_for_control_plane: Option<GoDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct KubeadmComponent {
+    extra_args: Option<ExtraArgs>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct KubeadmEtcd {
+    local: Option<KubeadmLocalEtcd>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct KubeadmLocalEtcd {
+    data_dir: Option<String>,
+    image_tag: Option<String>,
+    #[serde(default, rename = "serverCertSANs")]
+    server_cert_sans: Vec<String>,
+    #[serde(default, rename = "peerCertSANs")]
+    peer_cert_sans: Vec<String>,
+    extra_args: Option<ExtraArgs>,
+}
+
+/// Map kubeadm documents `(apiVersion, kind, body)` onto one [`Settings`] layer.
+pub(super) fn to_settings(docs: Vec<(String, String, serde_json::Value)>) -> Result<Settings, String> {
+    let mut init: Option<InitConfiguration> = None;
+    let mut cluster: Option<ClusterConfiguration> = None;
+    for (api, kind, doc) in docs {
+        if api != "kubeadm.k8s.io/v1beta3" && api != "kubeadm.k8s.io/v1beta4" {
+            return Err(format!("{api} is not supported: kubeup reads kubeadm.k8s.io/v1beta3 and v1beta4 (convert with `kubeadm config migrate`)"));
+        }
+        match kind.as_str() {
+            "InitConfiguration" if init.is_none() => init = Some(from_value(doc, "InitConfiguration")?),
+            "ClusterConfiguration" if cluster.is_none() => cluster = Some(from_value(doc, "ClusterConfiguration")?),
+            "InitConfiguration" | "ClusterConfiguration" => return Err(format!("more than one {kind} document")),
+            other => return Err(format!("kubeadm kind {other:?} is not supported by `kubeup init`: expected InitConfiguration and/or ClusterConfiguration")),
+        }
+    }
+    let mut s = Settings::default();
+    if let Some(i) = init {
+        if i.node_registration.taints.as_ref().is_some_and(|t| !t.is_empty()) {
+            return Err("InitConfiguration: field nodeRegistration.taints: custom taints are not supported yet (kubeup applies the control-plane taint)".into());
+        }
+        s.bootstrap_tokens = i.bootstrap_tokens;
+        s.skip_phases = i.skip_phases;
+        s.ignore_preflight_errors = i.node_registration.ignore_preflight_errors;
+        s.node = NodeSettings {
+            name: i.node_registration.name,
+            advertise_address: i.local_api_endpoint.advertise_address,
+            bind_port: i.local_api_endpoint.bind_port,
+            cri_socket: i.node_registration.cri_socket,
+            kubelet_extra_args: args(i.node_registration.kubelet_extra_args),
+            ..Default::default()
+        };
+    }
+    if let Some(c) = cluster {
+        s.kubernetes_version = c.kubernetes_version;
+        s.cluster_name = c.cluster_name;
+        s.control_plane_endpoint = c.control_plane_endpoint;
+        s.image_repository = c.image_repository;
+        s.certificates_dir = c.certificates_dir;
+        s.encryption_algorithm = c.encryption_algorithm;
+        s.certificate_validity_period = c.certificate_validity_period;
+        s.ca_certificate_validity_period = c.ca_certificate_validity_period;
+        s.networking = Networking { service_subnet: c.networking.service_subnet, pod_subnet: c.networking.pod_subnet, dns_domain: c.networking.dns_domain };
+        s.api_server = ApiServerSettings { cert_sans: c.api_server.cert_sans, extra_args: args(c.api_server.extra_args) };
+        s.controller_manager = ComponentSettings { extra_args: args(c.controller_manager.extra_args) };
+        s.scheduler = ComponentSettings { extra_args: args(c.scheduler.extra_args) };
+        let local = c.etcd.local.unwrap_or_default();
+        s.etcd = EtcdSettings {
+            data_dir: local.data_dir,
+            image_tag: local.image_tag,
+            server_cert_sans: local.server_cert_sans,
+            peer_cert_sans: local.peer_cert_sans,
+            extra_args: args(local.extra_args),
+        };
+    }
+    Ok(s)
+}

@@ -1,0 +1,121 @@
+//! EDGE (read-only): the facts about the machine that rendering and preflight take as input.
+//!
+//! Gathered once, then passed around as plain data, so every renderer and check is pure and
+//! testable with hand-made facts.
+
+use std::net::{IpAddr, TcpListener};
+use std::path::{Path, PathBuf};
+
+use super::HostRoot;
+use crate::config::HostDefaults;
+use crate::paths::{self, HostPath};
+
+/// Distribution CA-certificate directories kubeadm mounts into the control plane when present.
+pub const CA_CERT_DIRS: [&str; 5] =
+    ["/etc/pki/ca-trust", "/etc/pki/tls/certs", "/etc/ca-certificates", "/usr/share/ca-certificates", "/usr/local/share/ca-certificates"];
+
+/// What kubeup knows about the host before planning.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostFacts {
+    /// Hostname and an address, for config defaults.
+    pub defaults: HostDefaults,
+    /// Every address configured on this machine's interfaces.
+    pub addresses: Vec<IpAddr>,
+    /// CA directories present on the host.
+    pub ca_cert_dirs: Vec<String>,
+    /// The host runs systemd.
+    pub systemd: bool,
+    /// The host's resolv.conf for pods when systemd-resolved runs.
+    pub resolv_conf: Option<String>,
+    /// Effective user id of kubeup.
+    pub euid: u32,
+    /// CPUs available.
+    pub cpus: usize,
+    /// Total memory in MiB.
+    pub mem_mib: u64,
+    /// Lines of /proc/swaps after the header.
+    pub swap_entries: usize,
+    /// Content of /proc/sys/net/ipv4/ip_forward.
+    pub ip_forward: Option<String>,
+}
+
+/// Read the facts. `proc_dir` is `/proc` except in tests.
+pub fn observe(root: &HostRoot, proc_dir: &Path) -> HostFacts {
+    let read = |p: &str| std::fs::read_to_string(proc_dir.join(p)).ok();
+    let addresses = interface_addresses();
+    let exists = |p: &str| HostPath::new(p).ok().and_then(|hp| root.exists(&hp).ok()).unwrap_or(false);
+    HostFacts {
+        defaults: HostDefaults {
+            hostname: read("sys/kernel/hostname").map(|h| h.trim().to_string()).filter(|h| !h.is_empty()),
+            address: default_route_address(&read("net/route").unwrap_or_default())
+                .or_else(|| addresses.iter().copied().find(|a| a.is_ipv4() && !a.is_loopback())),
+        },
+        ca_cert_dirs: CA_CERT_DIRS.iter().filter(|d| exists(d)).map(|d| d.to_string()).collect(),
+        systemd: exists(paths::SYSTEMD_RUNTIME_DIR),
+        resolv_conf: exists("/run/systemd/resolve/resolv.conf").then(|| "/run/systemd/resolve/resolv.conf".to_string()),
+        euid: nix::unistd::geteuid().as_raw(),
+        cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        mem_mib: read("meminfo").and_then(|m| parse_meminfo_total_kib(&m)).map(|k| k / 1024).unwrap_or(0),
+        swap_entries: read("swaps").map(|s| s.lines().skip(1).filter(|l| !l.trim().is_empty()).count()).unwrap_or(0),
+        ip_forward: read("sys/net/ipv4/ip_forward").map(|s| s.trim().to_string()),
+        addresses,
+    }
+}
+
+fn parse_meminfo_total_kib(meminfo: &str) -> Option<u64> {
+    meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse().ok())
+}
+
+/// All interface addresses (no traffic is sent: this reads the kernel's interface list).
+fn interface_addresses() -> Vec<IpAddr> {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else { return Vec::new() };
+    let mut out = Vec::new();
+    for a in addrs {
+        let Some(sa) = a.address else { continue };
+        if let Some(v4) = sa.as_sockaddr_in() {
+            out.push(IpAddr::V4(v4.ip()));
+        } else if let Some(v6) = sa.as_sockaddr_in6() {
+            out.push(IpAddr::V6(v6.ip()));
+        }
+    }
+    out
+}
+
+/// The IPv4 address of the interface that carries the default route (kubeadm's choice of
+/// advertise address), from `/proc/net/route`.
+fn default_route_address(route_table: &str) -> Option<IpAddr> {
+    let iface = route_table.lines().skip(1).find_map(|l| {
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        (cols.len() > 2 && cols[1] == "00000000").then(|| cols[0].to_string())
+    })?;
+    let addrs = nix::ifaddrs::getifaddrs().ok()?;
+    for a in addrs {
+        if a.interface_name == iface {
+            if let Some(v4) = a.address.as_ref().and_then(|s| s.as_sockaddr_in()) {
+                return Some(IpAddr::V4(v4.ip()));
+            }
+        }
+    }
+    None
+}
+
+/// Whether a TCP port can be bound on all addresses right now (kubeadm's port check).
+pub fn port_free(port: u16) -> bool {
+    TcpListener::bind(("0.0.0.0", port)).is_ok()
+}
+
+/// `/proc`, or the directory named by `KUBEUP_PROC_DIR` (tests give a fake one).
+pub fn proc_dir() -> PathBuf {
+    std::env::var_os("KUBEUP_PROC_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/proc"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meminfo_total() {
+        assert_eq!(parse_meminfo_total_kib("MemTotal:       24607892 kB\nMemFree: 1 kB\n"), Some(24607892));
+        assert_eq!(parse_meminfo_total_kib("nothing"), None);
+    }
+}

@@ -1,0 +1,89 @@
+//! The local etcd static pod (`phases/etcd/local.go`).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Pod;
+
+use super::{build_pod, command, flags, host_mount, pki, probe, url_host, ProbeKind, StaticPod};
+use crate::config::Config;
+use crate::version::EtcdFlagStyle;
+
+/// Client port.
+pub const CLIENT_PORT: u16 = 2379;
+/// Peer port.
+pub const PEER_PORT: u16 = 2380;
+/// Metrics/health port (plain HTTP on 127.0.0.1).
+pub const METRICS_PORT: u16 = 2381;
+
+/// The etcd flags for the first member of a new cluster.
+pub fn etcd_flags(cfg: &Config) -> BTreeMap<String, String> {
+    let adv = url_host(&cfg.advertise_address);
+    let client = format!("https://{adv}:{CLIENT_PORT}");
+    let peer = format!("https://{adv}:{PEER_PORT}");
+    // With 127.0.0.1 as the advertise address (single-node test setups) kubeadm would list the
+    // same URL twice and etcd would fail to bind it the second time.
+    let listen_client = if cfg.advertise_address.is_loopback() && !cfg.advertise_address.is_ipv6() {
+        client.clone()
+    } else {
+        format!("https://127.0.0.1:{CLIENT_PORT},{client}")
+    };
+    let mut f = flags([
+        ("name", cfg.node_name.clone()),
+        ("advertise-client-urls", client),
+        ("listen-client-urls", listen_client),
+        ("listen-peer-urls", peer.clone()),
+        ("initial-advertise-peer-urls", peer.clone()),
+        ("initial-cluster", format!("{}={peer}", cfg.node_name)),
+        ("data-dir", cfg.etcd_data_dir.clone()),
+        ("cert-file", pki(cfg, "etcd/server.crt")),
+        ("key-file", pki(cfg, "etcd/server.key")),
+        ("trusted-ca-file", pki(cfg, "etcd/ca.crt")),
+        ("client-cert-auth", "true".into()),
+        ("peer-cert-file", pki(cfg, "etcd/peer.crt")),
+        ("peer-key-file", pki(cfg, "etcd/peer.key")),
+        ("peer-trusted-ca-file", pki(cfg, "etcd/ca.crt")),
+        ("peer-client-cert-auth", "true".into()),
+        ("snapshot-count", "10000".into()),
+        ("listen-metrics-urls", format!("http://127.0.0.1:{METRICS_PORT}")),
+    ]);
+    let style = cfg.version.facts().etcd_flags;
+    if matches!(style, EtcdFlagStyle::CorruptCheck | EtcdFlagStyle::CorruptCheckAndProgress) {
+        f.insert("experimental-initial-corrupt-check".into(), "true".into());
+    }
+    if style == EtcdFlagStyle::CorruptCheckAndProgress {
+        f.insert("experimental-watch-progress-notify-interval".into(), "5s".into());
+    }
+    if style == EtcdFlagStyle::FeatureGates {
+        f.insert("feature-gates".into(), "InitialCorruptCheck=true".into());
+        f.insert("watch-progress-notify-interval".into(), "5s".into());
+    }
+    f
+}
+
+/// The etcd Pod.
+pub fn pod(cfg: &Config) -> Pod {
+    let paths = cfg.version.facts().etcd_probes;
+    let port = i32::from(METRICS_PORT);
+    build_pod(
+        cfg,
+        StaticPod {
+            name: "etcd",
+            image: cfg.etcd_image(),
+            command: command("etcd", etcd_flags(cfg), &cfg.etcd_extra_args),
+            mounts: vec![
+                host_mount("etcd-data", &cfg.etcd_data_dir, false, "DirectoryOrCreate"),
+                host_mount("etcd-certs", &pki(cfg, "etcd"), false, "DirectoryOrCreate"),
+            ],
+            probes: (
+                Some(probe(ProbeKind::Liveness, "127.0.0.1", port, paths.liveness, "HTTP")),
+                paths.readiness.map(|p| probe(ProbeKind::Readiness, "127.0.0.1", port, p, "HTTP")),
+                Some(probe(ProbeKind::Startup, "127.0.0.1", port, paths.startup, "HTTP")),
+            ),
+            requests: ("100m", Some("100Mi")),
+            annotations: BTreeMap::from([(
+                "kubeadm.kubernetes.io/etcd.advertise-client-urls".to_string(),
+                format!("https://{}:{CLIENT_PORT}", url_host(&cfg.advertise_address)),
+            )]),
+        },
+    )
+}

@@ -1,0 +1,31 @@
+//! Phase `kubelet-start`: the kubelet's configuration, the directories its container mounts,
+//! the systemd unit on systemd hosts, and the kubelet container itself.
+
+use super::{managed_file, Ctx, PhaseError};
+use crate::kubelet::{config, container, unit};
+use crate::paths;
+use crate::plan::{FileKind, Plan, Step};
+
+/// Render the kubelet's files and container.
+pub fn render(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
+    let cfg = ctx.cfg;
+    let kc = config::kubelet_configuration(cfg, ctx.facts.resolv_conf.as_deref());
+    let kc_yaml = crate::yaml::to_string(&kc).map_err(|reason| PhaseError::Render { what: "kubelet configuration".into(), reason })?;
+    let flags = config::kubelet_flags(cfg, ctx.facts.defaults.hostname.as_deref());
+    let mut spec = container::kubelet_container(cfg, &flags, kc_yaml.as_bytes());
+    let mut steps = vec![Step::EnsureDir { path: paths::known(paths::KUBELET_DIR), mode: 0o755 }];
+    // Docker refuses to bind-mount a source that does not exist.
+    for dir in [paths::CNI_CONF_DIR, paths::CNI_BIN_DIR, "/var/lib/cni", "/usr/libexec/kubernetes/kubelet-plugins", paths::MANIFESTS_DIR] {
+        let mode = if dir == paths::MANIFESTS_DIR { 0o700 } else { 0o755 };
+        steps.push(Step::EnsureDir { path: paths::known(dir), mode });
+    }
+    steps.push(managed_file(&ctx.view, paths::known(paths::KUBELET_CONFIG), kc_yaml, 0o644, FileKind::Config)?);
+    steps.push(managed_file(&ctx.view, paths::known(paths::KUBELET_FLAGS_ENV), config::kubeadm_flags_env(&flags), 0o644, FileKind::Config)?);
+    if ctx.facts.systemd {
+        // systemd supervises; Docker must not restart the container too.
+        spec.restart_policy = "no".into();
+        steps.push(managed_file(&ctx.view, paths::known(paths::KUBELET_UNIT), unit::kubelet_unit(&spec), 0o644, FileKind::Config)?);
+    }
+    steps.push(Step::RunContainer(Box::new(spec)));
+    Ok(Plan { steps })
+}

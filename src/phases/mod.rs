@@ -1,0 +1,163 @@
+//! kubeadm's `init` phases, each a small module that renders a [`Plan`] from the config, the host
+//! facts and what already exists on the host (seen through [`View`]).
+//!
+//! Pure: phases read through the view and return data; nothing here writes. The workflow
+//! runner applies the plans (or prints them for `--dry-run`).
+
+pub mod certs;
+pub mod control_plane;
+pub mod etcd;
+pub mod kubeconfig;
+pub mod kubelet_start;
+pub mod preflight;
+
+use time::OffsetDateTime;
+
+use crate::config::Config;
+use crate::host::observe::HostFacts;
+use crate::host::{HostError, HostRoot};
+use crate::manifests::MANAGED_BY_ANNOTATION;
+use crate::paths::HostPath;
+use crate::pki::PkiError;
+use crate::plan::{FileKind, Overlay, Plan, Step, WritePolicy};
+
+/// The host as a phase sees it: files planned earlier in this run over the files on disk.
+pub struct View<'a> {
+    root: &'a HostRoot,
+    overlay: &'a Overlay,
+}
+
+impl<'a> View<'a> {
+    /// A view of `root` with `overlay` on top.
+    pub fn new(root: &'a HostRoot, overlay: &'a Overlay) -> Self {
+        View { root, overlay }
+    }
+
+    /// A file's bytes, if it exists (planned or on disk).
+    pub fn read(&self, p: &HostPath) -> Result<Option<Vec<u8>>, HostError> {
+        match self.overlay.get(p) {
+            Some(b) => Ok(Some(b.to_vec())),
+            None => self.root.read(p),
+        }
+    }
+
+    /// A file as UTF-8 text.
+    pub fn read_text(&self, p: &HostPath) -> Result<Option<String>, PhaseError> {
+        match self.read(p)? {
+            None => Ok(None),
+            Some(b) => String::from_utf8(b).map(Some).map_err(|_| PhaseError::Render { what: p.to_string(), reason: "is not UTF-8 text".into() }),
+        }
+    }
+
+    /// Whether a directory exists with entries.
+    pub fn dir_has_entries(&self, p: &HostPath) -> Result<bool, HostError> {
+        self.root.dir_has_entries(p)
+    }
+}
+
+/// What every phase gets.
+pub struct Ctx<'a> {
+    /// The resolved configuration.
+    pub cfg: &'a Config,
+    /// Facts about the host.
+    pub facts: &'a HostFacts,
+    /// The current time (certificate validity).
+    pub now: OffsetDateTime,
+    /// Existing and planned files.
+    pub view: View<'a>,
+}
+
+/// A phase failed to render.
+#[derive(Debug, thiserror::Error)]
+pub enum PhaseError {
+    /// PKI problem.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    /// Reading the host failed.
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// Something could not be built.
+    #[error("{what} {reason}")]
+    Render {
+        /// The object.
+        what: String,
+        /// The problem and the fix.
+        reason: String,
+    },
+}
+
+/// One of kubeadm's init phases.
+pub struct PhaseDef {
+    /// kubeadm's phase name.
+    pub name: &'static str,
+    /// One line of help.
+    pub summary: &'static str,
+    /// Sub-phases (`certs/apiserver`), runnable alone.
+    pub children: &'static [&'static str],
+    /// The renderer; `None` where a later version of kubeup implements the phase.
+    pub render: Option<fn(&Ctx, Option<&str>) -> Result<Plan, PhaseError>>,
+}
+
+/// `init`'s phases in kubeadm's order (kubelet-start after the manifests, as kubeadm ≥1.28).
+pub static INIT_PHASES: &[PhaseDef] = &[
+    PhaseDef { name: "preflight", summary: "Run pre-flight checks", children: &[], render: Some(preflight::render) },
+    PhaseDef { name: "certs", summary: "Certificate generation", children: &CERT_CHILDREN, render: Some(certs::render) },
+    PhaseDef {
+        name: "kubeconfig",
+        summary: "Generate all kubeconfig files necessary to establish the control plane and the admin kubeconfig file",
+        children: &["admin", "super-admin", "kubelet", "controller-manager", "scheduler"],
+        render: Some(kubeconfig::render),
+    },
+    PhaseDef { name: "etcd", summary: "Generate static Pod manifest file for local etcd", children: &["local"], render: Some(etcd::render) },
+    PhaseDef {
+        name: "control-plane",
+        summary: "Generate all static Pod manifest files necessary to establish the control plane",
+        children: &["apiserver", "controller-manager", "scheduler"],
+        render: Some(control_plane::render),
+    },
+    PhaseDef {
+        name: "kubelet-start",
+        summary: "Write kubelet settings and (re)start the kubelet container",
+        children: &[],
+        render: Some(kubelet_start::render),
+    },
+    PhaseDef { name: "wait-control-plane", summary: "Wait for the control plane to start", children: &[], render: None },
+    PhaseDef { name: "upload-config", summary: "Upload the kubeadm and kubelet configuration to ConfigMaps", children: &["kubeadm", "kubelet"], render: None },
+    PhaseDef { name: "upload-certs", summary: "Upload certificates to kubeadm-certs", children: &[], render: None },
+    PhaseDef { name: "mark-control-plane", summary: "Mark a node as a control-plane", children: &[], render: None },
+    PhaseDef { name: "bootstrap-token", summary: "Generates bootstrap tokens used to join a node to a cluster", children: &[], render: None },
+    PhaseDef {
+        name: "kubelet-finalize",
+        summary: "Updates settings relevant to the kubelet after TLS bootstrap",
+        children: &["enable-client-cert-rotation"],
+        render: None,
+    },
+    PhaseDef { name: "addon", summary: "Install required addons for passing conformance tests", children: &["coredns", "kube-proxy"], render: None },
+    PhaseDef { name: "show-join-command", summary: "Show the join command for control-plane and worker node", children: &[], render: None },
+];
+
+const CERT_CHILDREN: [&str; 11] = crate::pki::certlist::PHASE_ORDER;
+
+/// A phase by name.
+pub fn find(name: &str) -> Option<&'static PhaseDef> {
+    INIT_PHASES.iter().find(|p| p.name == name)
+}
+
+/// Plan a manifest-like file that kubeup converges on re-runs — unless the existing file was
+/// not written by kubeup, which is refused rather than overwritten.
+pub fn managed_file(view: &View, path: HostPath, contents: String, mode: u32, kind: FileKind) -> Result<Step, PhaseError> {
+    if let Some(existing) = view.read(&path)? {
+        if existing == contents.as_bytes() {
+            return Ok(Step::Keep { path, reason: "already up to date".into() });
+        }
+        if kind == FileKind::Manifest && !String::from_utf8_lossy(&existing).contains(MANAGED_BY_ANNOTATION) {
+            return Err(PhaseError::Render {
+                what: path.to_string(),
+                reason:
+                    "exists and was not written by kubeup (another installer's control plane?): kubeup will not replace it; run `kubeup reset` or move it away"
+                        .into(),
+            });
+        }
+    }
+    Ok(Step::WriteFile(crate::plan::FileSpec { path, contents: contents.into_bytes(), mode, policy: WritePolicy::Replace, kind }))
+}

@@ -1,0 +1,153 @@
+//! Phase `preflight`: kubeadm's checks that make sense for a containerized installer, as pure
+//! functions of the host facts and the files on the host. Each result names the check as
+//! kubeadm does, so `--ignore-preflight-errors` habits carry over.
+
+use super::{Ctx, PhaseError};
+use crate::host::observe::port_free;
+use crate::kubelet::config::KUBELET_PORT;
+use crate::manifests::{controller_manager, etcd, MANAGED_BY_ANNOTATION};
+use crate::paths::{self, HostPath};
+use crate::plan::{Plan, Severity, Step};
+
+fn check(plan: &mut Plan, ctx: &Ctx, name: String, failed: Option<(Severity, String)>, ok: impl Into<String>) {
+    let (severity, message) = match failed {
+        None => (Severity::Ok, ok.into()),
+        Some((Severity::Error, m)) if ctx.cfg.ignore_preflight_errors.iter().any(|i| i == "all" || *i == name.to_lowercase()) => {
+            (Severity::Warning, format!("{m} (ignored: --ignore-preflight-errors)"))
+        }
+        Some(f) => f,
+    };
+    plan.steps.push(Step::Check { name, severity, message });
+}
+
+/// Whether the file is a manifest kubeup wrote (a re-run on an initialised node).
+fn ours(ctx: &Ctx, p: &HostPath) -> Result<Option<bool>, PhaseError> {
+    Ok(ctx.view.read(p)?.map(|b| String::from_utf8_lossy(&b).contains(MANAGED_BY_ANNOTATION)))
+}
+
+/// Run the checks.
+pub fn render(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
+    let f = ctx.facts;
+    let cfg = ctx.cfg;
+    let mut plan = Plan::default();
+    let err = |m: String| Some((Severity::Error, m));
+    let warn = |m: String| Some((Severity::Warning, m));
+
+    check(
+        &mut plan,
+        ctx,
+        "IsPrivilegedUser".into(),
+        (f.euid != 0).then(|| (Severity::Error, "kubeup must run as root (uid 0): run the container as root".to_string())),
+        "running as root",
+    );
+    check(
+        &mut plan,
+        ctx,
+        "NumCPU".into(),
+        (f.cpus < 2).then(|| (Severity::Error, format!("{} CPU available, the control plane needs at least 2", f.cpus))),
+        format!("{} CPUs", f.cpus),
+    );
+    check(
+        &mut plan,
+        ctx,
+        "Mem".into(),
+        (f.mem_mib > 0 && f.mem_mib < 1700).then(|| (Severity::Error, format!("{} MiB of memory, the control plane needs at least 1700 MiB", f.mem_mib))),
+        format!("{} MiB of memory", f.mem_mib),
+    );
+    check(
+        &mut plan,
+        ctx,
+        "Swap".into(),
+        (f.swap_entries > 0).then(|| {
+            (
+                Severity::Warning,
+                "swap is on: the kubelet refuses to start with swap unless failSwapOn is false; turn it off with `swapoff -a` and remove it from /etc/fstab"
+                    .to_string(),
+            )
+        }),
+        "no swap",
+    );
+    check(
+        &mut plan,
+        ctx,
+        "FileContent--proc-sys-net-ipv4-ip_forward".into(),
+        match f.ip_forward.as_deref() {
+            Some("1") => None,
+            Some(v) => {
+                err(format!("/proc/sys/net/ipv4/ip_forward is {v}, must be 1: `sysctl -w net.ipv4.ip_forward=1` (kubeup's host preparation persists it)"))
+            }
+            None => warn("/proc/sys/net/ipv4/ip_forward cannot be read".into()),
+        },
+        "IP forwarding is on",
+    );
+    if !f.addresses.is_empty() && !f.addresses.contains(&cfg.advertise_address) {
+        check(
+            &mut plan,
+            ctx,
+            "AdvertiseAddress".into(),
+            warn(format!(
+                "{} is not an address of this machine: other nodes will not reach this API server unless it is forwarded here",
+                cfg.advertise_address
+            )),
+            "",
+        );
+    }
+
+    let components = [
+        ("etcd", Some(etcd::CLIENT_PORT)),
+        ("etcd", Some(etcd::PEER_PORT)),
+        ("kube-apiserver", Some(cfg.bind_port)),
+        ("kube-controller-manager", Some(controller_manager::PORT)),
+        ("kube-scheduler", Some(crate::manifests::scheduler::PORT)),
+    ];
+    for (component, port) in components {
+        let manifest = paths::manifest(component);
+        let owned = ours(ctx, &manifest)?;
+        if let Some(port) = port {
+            let name = format!("Port-{port}");
+            if owned == Some(true) {
+                check(&mut plan, ctx, name, None, format!("port {port} belongs to this node's own {component} (managed by kubeup)"));
+            } else {
+                check(
+                    &mut plan,
+                    ctx,
+                    name,
+                    (!port_free(port)).then(|| {
+                        (Severity::Error, format!("port {port} is in use: stop what listens there (`ss -ltnp 'sport = :{port}'`) or choose another port"))
+                    }),
+                    format!("port {port} is free"),
+                );
+            }
+        }
+    }
+    let kubelet_ours = ours(ctx, &paths::manifest("kube-apiserver"))? == Some(true);
+    check(
+        &mut plan,
+        ctx,
+        format!("Port-{KUBELET_PORT}"),
+        (!kubelet_ours && !port_free(KUBELET_PORT))
+            .then(|| (Severity::Error, format!("port {KUBELET_PORT} is in use: is a kubelet already running on this host? Run `kubeup reset` first"))),
+        format!("port {KUBELET_PORT} is free or this node's own kubelet"),
+    );
+    for component in ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"] {
+        let manifest = paths::manifest(component);
+        let name = format!("FileAvailable-{}", manifest.as_str().replace('/', "-"));
+        let failed = match ours(ctx, &manifest)? {
+            Some(false) => err(format!("{manifest} already exists and was not written by kubeup: run `kubeup reset` (or `kubeadm reset`) first")),
+            _ => None,
+        };
+        check(&mut plan, ctx, name, failed, format!("{manifest} is free or managed by kubeup"));
+    }
+    let data_dir = HostPath::new(cfg.etcd_data_dir.clone()).map_err(|e| PhaseError::Render { what: "etcd.dataDir".into(), reason: e.to_string() })?;
+    let etcd_ours = ours(ctx, &paths::manifest("etcd"))? == Some(true);
+    check(
+        &mut plan,
+        ctx,
+        format!("DirAvailable-{}", data_dir.as_str().replace('/', "-")),
+        (!etcd_ours && ctx.view.dir_has_entries(&data_dir)?).then(|| {
+            (Severity::Error, format!("{data_dir} is not empty: it holds another cluster's etcd data; kubeup never deletes it: move it away or run `kubeup reset --remove-etcd-data`"))
+        }),
+        format!("{data_dir} is empty or this node's own etcd data"),
+    );
+    Ok(plan)
+}

@@ -1,0 +1,180 @@
+//! The phase runner: renders the selected phases in order (each seeing the files the earlier
+//! ones planned), stops before the first phase this version cannot run, then either prints
+//! the plans (`--dry-run`) or applies all file steps as one transaction.
+//!
+//! All rendering happens before the first write, so a bad input or a mismatching existing
+//! certificate leaves the host exactly as it was; an apply error rolls the run back.
+
+use std::time::Instant;
+
+use time::OffsetDateTime;
+
+use crate::apply::{Applier, Changes};
+use crate::config::Config;
+use crate::host::observe::HostFacts;
+use crate::host::{HostError, HostRoot};
+use crate::phases::{self, Ctx, PhaseError, View};
+use crate::plan::{Overlay, PhasePlan, Severity, Step};
+
+/// Which phases to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// All of `init` (minus skipped phases).
+    All,
+    /// One phase, optionally one child (`certs`, `apiserver`).
+    One(String, Option<String>),
+}
+
+/// Why a run ended early without an error.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Stop {
+    /// The phase that was not run.
+    pub phase: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// The result of a run.
+#[derive(Debug)]
+pub struct Report {
+    /// Plans of the rendered phases.
+    pub plans: Vec<PhasePlan>,
+    /// What changed on the host (zero for a dry run).
+    pub changes: Changes,
+    /// Where the run stopped, if it did not complete.
+    pub stop: Option<Stop>,
+    /// Milliseconds spent per phase rendering.
+    pub timings: Vec<(String, u128)>,
+    /// Preflight errors (a dry run reports them instead of stopping).
+    pub preflight_errors: Vec<String>,
+}
+
+/// Errors of a run.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    /// Unknown phase name.
+    #[error("unknown phase {0:?}: run `kubeup init phase --help` for the list")]
+    UnknownPhase(String),
+    /// Unknown child of a phase.
+    #[error("phase {phase} has no sub-phase {child:?}; it has: {children}")]
+    UnknownChild {
+        /// Phase.
+        phase: String,
+        /// Child asked for.
+        child: String,
+        /// The valid children.
+        children: String,
+    },
+    /// A phase run explicitly that this version cannot run.
+    #[error("phase {0} is not implemented in this version of kubeup")]
+    NotImplemented(String),
+    /// Preflight found errors.
+    #[error("[preflight] some fatal errors occurred:\n{}\nfix them, or make a check non-fatal with --ignore-preflight-errors=<name>[,…] (or all)", .0.join("\n"))]
+    Preflight(Vec<String>),
+    /// A phase could not be rendered; nothing was written.
+    #[error("error execution phase {phase}: {source}\nnothing on the host was changed")]
+    Render {
+        /// Phase.
+        phase: String,
+        /// Cause.
+        #[source]
+        source: PhaseError,
+    },
+    /// Applying failed; what this run had written was rolled back.
+    #[error("error execution phase {phase}: {source}\n{}", rollback_note(.rollback_failures))]
+    Apply {
+        /// Phase.
+        phase: String,
+        /// Cause.
+        #[source]
+        source: HostError,
+        /// What could not be undone.
+        rollback_failures: Vec<String>,
+    },
+}
+
+fn rollback_note(failures: &[String]) -> String {
+    if failures.is_empty() {
+        "everything this run had written was rolled back; fix the cause and run the command again".into()
+    } else {
+        format!("rolling back failed for: {}; remove these by hand or run `kubeup reset`", failures.join("; "))
+    }
+}
+
+/// Run `init` (or one of its phases).
+pub fn run_init(cfg: &Config, facts: &HostFacts, root: &HostRoot, selection: &Selection, dry_run: bool) -> Result<Report, WorkflowError> {
+    let phases: Vec<(&phases::PhaseDef, Option<String>)> = match selection {
+        Selection::All => phases::INIT_PHASES.iter().filter(|p| !cfg.skip_phases.iter().any(|s| s == p.name)).map(|p| (p, None)).collect(),
+        Selection::One(name, child) => {
+            let def = phases::find(name).ok_or_else(|| WorkflowError::UnknownPhase(name.clone()))?;
+            if let Some(c) = child {
+                if !def.children.contains(&c.as_str()) {
+                    return Err(WorkflowError::UnknownChild { phase: name.clone(), child: c.clone(), children: def.children.join(", ") });
+                }
+            }
+            if def.render.is_none() {
+                return Err(WorkflowError::NotImplemented(name.clone()));
+            }
+            vec![(def, child.clone())]
+        }
+    };
+
+    let now = OffsetDateTime::now_utc();
+    let mut overlay = Overlay::default();
+    let mut plans = Vec::new();
+    let mut timings = Vec::new();
+    let mut stop = None;
+    let mut preflight_errors = Vec::new();
+    for (def, child) in phases {
+        let Some(render) = def.render else {
+            stop = Some(Stop { phase: def.name.into(), reason: format!("phase {} is not implemented in this version of kubeup", def.name) });
+            break;
+        };
+        let started = Instant::now();
+        let ctx = Ctx { cfg, facts, now, view: View::new(root, &overlay) };
+        let plan = render(&ctx, child.as_deref()).map_err(|source| WorkflowError::Render { phase: phase_id(def.name, child.as_deref()), source })?;
+        timings.push((def.name.to_string(), started.elapsed().as_millis()));
+        tracing::debug!(phase = def.name, ms = started.elapsed().as_millis() as u64, "rendered");
+        overlay.add(&plan);
+        for s in &plan.steps {
+            if let Step::Check { name, severity: Severity::Error, message } = s {
+                preflight_errors.push(format!("\t[ERROR {name}]: {message}"));
+            }
+        }
+        plans.push(PhasePlan { phase: phase_id(def.name, child.as_deref()), plan });
+        if !preflight_errors.is_empty() && !dry_run {
+            return Err(WorkflowError::Preflight(preflight_errors));
+        }
+    }
+
+    let mut changes = Changes::default();
+    if !dry_run {
+        let mut applier = Applier::new(root);
+        for p in &plans {
+            for step in &p.plan.steps {
+                if let Err(source) = applier.apply(step) {
+                    let rollback_failures = applier.rollback();
+                    return Err(WorkflowError::Apply { phase: p.phase.clone(), source, rollback_failures });
+                }
+            }
+        }
+        changes = applier.commit();
+    }
+    // Starting containers arrives with the Docker layer; say plainly that init ends here.
+    if stop.is_none() {
+        if let Some(p) = plans.iter().find(|p| p.plan.steps.iter().any(|s| matches!(s, Step::RunContainer(_)))) {
+            stop = Some(Stop {
+                phase: p.phase.clone(),
+                reason: "starting the kubelet container is not implemented in this version of kubeup; its files and container spec are in place".into(),
+            });
+        }
+    }
+    Ok(Report { plans, changes, stop, timings, preflight_errors })
+}
+
+fn phase_id(name: &str, child: Option<&str>) -> String {
+    match child {
+        Some(c) => format!("{name}/{c}"),
+        None => name.to_string(),
+    }
+}
