@@ -141,9 +141,19 @@ pub fn run_init(cfg: &Config, facts: &HostFacts, root: &HostRoot, selection: &Se
                 preflight_errors.push(format!("\t[ERROR {name}]: {message}"));
             }
         }
+        let starts_container = plan.steps.iter().any(|s| matches!(s, Step::RunContainer(_)));
         plans.push(PhasePlan { phase: phase_id(def.name, child.as_deref()), plan });
         if !preflight_errors.is_empty() && !dry_run {
             return Err(WorkflowError::Preflight(preflight_errors));
+        }
+        // Starting containers arrives with the Docker layer, and every later phase needs the
+        // running kubelet: say plainly that init ends here.
+        if starts_container {
+            stop = Some(Stop {
+                phase: def.name.into(),
+                reason: "starting the kubelet container is not implemented in this version of kubeup; its files and container spec are in place".into(),
+            });
+            break;
         }
     }
 
@@ -159,15 +169,6 @@ pub fn run_init(cfg: &Config, facts: &HostFacts, root: &HostRoot, selection: &Se
             }
         }
         changes = applier.commit();
-    }
-    // Starting containers arrives with the Docker layer; say plainly that init ends here.
-    if stop.is_none() {
-        if let Some(p) = plans.iter().find(|p| p.plan.steps.iter().any(|s| matches!(s, Step::RunContainer(_)))) {
-            stop = Some(Stop {
-                phase: p.phase.clone(),
-                reason: "starting the kubelet container is not implemented in this version of kubeup; its files and container spec are in place".into(),
-            });
-        }
     }
     Ok(Report { plans, changes, stop, timings, preflight_errors })
 }
