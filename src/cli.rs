@@ -42,7 +42,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Set up this host as the first control-plane node.
-    Init(InitCommand),
+    Init(Box<InitCommand>),
     /// Configuration helpers.
     Config {
         /// What to do.

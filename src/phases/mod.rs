@@ -86,6 +86,9 @@ pub enum PhaseError {
     },
 }
 
+/// A phase's renderer: the context and an optional sub-phase name to a plan.
+pub type RenderFn = fn(&Ctx, Option<&str>) -> Result<Plan, PhaseError>;
+
 /// One of kubeadm's init phases.
 pub struct PhaseDef {
     /// kubeadm's phase name.
@@ -95,7 +98,7 @@ pub struct PhaseDef {
     /// Sub-phases (`certs/apiserver`), runnable alone.
     pub children: &'static [&'static str],
     /// The renderer; `None` where a later version of kubeup implements the phase.
-    pub render: Option<fn(&Ctx, Option<&str>) -> Result<Plan, PhaseError>>,
+    pub render: Option<RenderFn>,
 }
 
 /// `init`'s phases in kubeadm's order (kubelet-start after the manifests, as kubeadm ≥1.28).
