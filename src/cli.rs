@@ -313,7 +313,7 @@ fn print_report(r: &Report, flags: &InitFlags, elapsed: std::time::Duration) -> 
                 out(&format!("[preflight] a real run would stop here:\n{}\n", r.preflight_errors.join("\n")));
             }
             if let Some(s) = &r.stop {
-                out(&format!("[init] stopped before {}: {}\n", s.phase, s.reason));
+                out(&format!("[init] stopped at {}: {}\n", s.phase, s.reason));
             }
         }
     }

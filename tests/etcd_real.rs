@@ -8,14 +8,6 @@ use k8s_openapi::api::core::v1::Pod;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Etcd(std::process::Child);
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn etcd_serves_with_the_rendered_command_line() {
     let root = tempfile::tempdir().unwrap();
@@ -32,7 +24,7 @@ fn etcd_serves_with_the_rendered_command_line() {
         .map(|a| a.replace("=/etc/kubernetes", &format!("={r_str}/etc/kubernetes")).replace("=/var/lib/etcd", &format!("={r_str}/var/lib/etcd")))
         .collect();
     let log = std::fs::File::create(root.path().join("etcd.log")).unwrap();
-    let _etcd = Etcd(
+    let _etcd = KillOnDrop(
         Command::new("etcd")
             .args(&args)
             .stdin(Stdio::null())

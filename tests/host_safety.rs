@@ -14,7 +14,7 @@ fn init_lays_down_a_complete_node_with_kubeadms_modes() {
     let root = tempfile::tempdir().unwrap();
     let r = init(root.path(), &[]);
     assert_eq!(r.code, 4, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("[init] stopped before kubelet-start: starting the kubelet container is not implemented"), "{}", r.stdout);
+    assert!(r.stdout.contains("[init] stopped at kubelet-start: starting the kubelet container is not implemented"), "{}", r.stdout);
     for (p, m) in [
         ("/etc/kubernetes/pki/ca.key", 0o600),
         ("/etc/kubernetes/pki/ca.crt", 0o644),
@@ -115,19 +115,7 @@ fn a_failure_part_way_rolls_back_everything_this_run_wrote() {
     std::fs::write(host(root.path(), "/etc/hostname"), "keep me\n").unwrap();
     let before = snapshot(root.path());
     for n in ["0", "7", "30"] {
-        let mut c = kubeup();
-        c.env("KUBEUP_FAULT_AFTER_WRITES", n).args([
-            "init",
-            "--host-root",
-            root.path().to_str().unwrap(),
-            "--node-name",
-            "cp-1",
-            "--apiserver-advertise-address",
-            "127.0.0.1",
-            "--skip-phases",
-            "preflight",
-        ]);
-        let r = Run::from(c.output().unwrap());
+        let r = init_with_env(root.path(), &[], &[("KUBEUP_FAULT_AFTER_WRITES", n)]);
         assert_eq!(r.code, 1, "fault after {n} writes: {}", r.stdout);
         assert!(r.stderr.contains("error execution phase") && r.stderr.contains("rolled back"), "{}", r.stderr);
         assert_eq!(snapshot(root.path()), before, "fault after {n} writes left something behind");

@@ -29,14 +29,6 @@ fn kubectl_parses_every_kubeconfig() {
     }
 }
 
-struct Server(std::process::Child);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn admin_conf_authenticates_with_its_client_certificate() {
     let root = tempfile::tempdir().unwrap();
@@ -47,7 +39,7 @@ fn admin_conf_authenticates_with_its_client_certificate() {
     let www = tempfile::tempdir().unwrap();
     // `openssl s_server -WWW` serves files by request path; kubectl asks for `/version?timeout=3s`.
     std::fs::write(www.path().join("version?timeout=3s"), br#"{"major":"1","minor":"37","gitVersion":"v1.37.2"}"#).unwrap();
-    let _server = Server(
+    let _server = KillOnDrop(
         Command::new("openssl")
             .args(["s_server", "-quiet", "-WWW", "-accept", &port.to_string(), "-Verify", "1", "-verify_return_error"])
             .args(["-cert", pki.join("apiserver.crt").to_str().unwrap(), "-key", pki.join("apiserver.key").to_str().unwrap()])

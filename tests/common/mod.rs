@@ -30,19 +30,26 @@ impl Run {
 /// `kubeup init <args>` on `root` as node `cp-1` at 127.0.0.1, preflight skipped (port checks on
 /// a shared machine are tested on their own).
 pub fn init(root: &Path, extra: &[&str]) -> Run {
+    init_with_env(root, extra, &[])
+}
+
+/// [`init`] with extra environment variables.
+pub fn init_with_env(root: &Path, extra: &[&str], env: &[(&str, &str)]) -> Run {
     let mut c = kubeup();
-    c.arg("init").args([
-        "--host-root",
-        root.to_str().unwrap(),
-        "--node-name",
-        "cp-1",
-        "--apiserver-advertise-address",
-        "127.0.0.1",
-        "--skip-phases",
-        "preflight",
-    ]);
-    c.args(extra);
+    let r = root.to_str().unwrap();
+    c.arg("init").args(["--host-root", r, "--node-name", "cp-1", "--apiserver-advertise-address", "127.0.0.1", "--skip-phases", "preflight"]);
+    c.args(extra).envs(env.iter().copied());
     Run::from(c.output().expect("run kubeup"))
+}
+
+/// A child process killed when the test ends, also when it fails.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Every file and directory below `root` with its mode and (for files) bytes.
