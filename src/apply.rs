@@ -49,13 +49,15 @@ pub struct Applier<'a> {
     /// Test hook: fail the write after this many successful writes (`KUBEUP_FAULT_AFTER_WRITES`).
     fail_after: Option<usize>,
     writes: usize,
+    created_files: Vec<HostPath>,
+    created_dirs: Vec<HostPath>,
 }
 
 impl<'a> Applier<'a> {
     /// A new transaction on `root`.
     pub fn new(root: &'a HostRoot) -> Self {
         let fail_after = std::env::var("KUBEUP_FAULT_AFTER_WRITES").ok().and_then(|v| v.parse().ok());
-        Applier { root, journal: Vec::new(), changes: Changes::default(), fail_after, writes: 0 }
+        Applier { root, journal: Vec::new(), changes: Changes::default(), fail_after, writes: 0, created_files: Vec::new(), created_dirs: Vec::new() }
     }
 
     /// What this transaction changed so far.
@@ -68,7 +70,7 @@ impl<'a> Applier<'a> {
         match step {
             Step::EnsureDir { path, mode } => self.ensure_dir(path, *mode),
             Step::WriteFile(f) => self.write(f),
-            Step::Keep { .. } | Step::Check { .. } | Step::RunContainer(_) => Ok(()),
+            Step::Keep { .. } | Step::Check { .. } | Step::RunContainer(_) | Step::HostCommand { .. } => Ok(()),
         }
     }
 
@@ -85,6 +87,7 @@ impl<'a> Applier<'a> {
         }
         mkdir(&real, mode).map_err(|source| HostError::Io { op: "create directory", path: path.clone(), source })?;
         self.journal.push(Undo::RemoveDir(real));
+        self.created_dirs.push(path.clone());
         self.changes.dirs_created += 1;
         Ok(())
     }
@@ -128,10 +131,16 @@ impl<'a> Applier<'a> {
             None => {
                 atomic_write(&real, &f.contents, f.mode).map_err(io("write"))?;
                 self.journal.push(Undo::RemoveFile(real));
+                self.created_files.push(f.path.clone());
                 self.changes.created += 1;
             }
         }
         Ok(())
+    }
+
+    /// Paths created so far (files, directories), for the install record.
+    pub fn take_created(&mut self) -> (Vec<HostPath>, Vec<HostPath>) {
+        (std::mem::take(&mut self.created_files), std::mem::take(&mut self.created_dirs))
     }
 
     /// Keep everything applied.

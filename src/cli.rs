@@ -8,12 +8,10 @@ use std::path::PathBuf;
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::{self, Cidr, Settings};
-use crate::host::{observe, HostRoot};
+use crate::config::{Cidr, Settings};
 use crate::phases::INIT_PHASES;
-use crate::plan;
 use crate::version::KubeVersion;
-use crate::workflow::{self, Report, Selection, WorkflowError};
+use crate::workflow::Selection;
 
 /// Exit codes by class of failure.
 pub mod exit {
@@ -48,6 +46,14 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Undo `init` on this host: containers, mounts, files and host fixes kubeup made.
+    Reset(ResetFlags),
+    /// Images a node needs, and air-gapped bundles of them.
+    Images {
+        /// What to do.
+        #[command(subcommand)]
+        command: ImagesCommand,
     },
     /// Print kubeup's version and the Kubernetes versions it installs.
     Version {
@@ -92,6 +98,99 @@ pub enum Output {
     Text,
     /// For machines.
     Json,
+}
+
+/// `kubeup images …`.
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// List every image a node needs for this configuration.
+    List(ImageFlags),
+    /// Save those images from Docker into a gzipped bundle.
+    Save {
+        /// Bundle file to write.
+        #[arg(short = 'o', long = "output-file", value_name = "FILE")]
+        file: PathBuf,
+        /// Which images.
+        #[command(flatten)]
+        flags: ImageFlags,
+    },
+    /// Check a bundle completely, then load it into Docker (nothing is loaded from a bad bundle).
+    Load {
+        /// Bundle file.
+        file: PathBuf,
+        /// Docker socket.
+        #[arg(long, value_name = "PATH", default_value = "/var/run/docker.sock", env = "KUBEUP_DOCKER_SOCKET")]
+        docker_socket: PathBuf,
+    },
+}
+
+/// Flags that decide the image set.
+#[derive(Debug, Args, Clone)]
+pub struct ImageFlags {
+    /// Config file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Kubernetes version.
+    #[arg(long, value_name = "VERSION")]
+    pub kubernetes_version: Option<KubeVersion>,
+    /// Image registry.
+    #[arg(long, value_name = "REPOSITORY")]
+    pub image_repository: Option<String>,
+    /// Kubelet image.
+    #[arg(long, value_name = "IMAGE")]
+    pub kubelet_image: Option<String>,
+    /// Docker socket.
+    #[arg(long, value_name = "PATH", default_value = "/var/run/docker.sock", env = "KUBEUP_DOCKER_SOCKET")]
+    pub docker_socket: PathBuf,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+/// `kubeup reset` flags.
+#[derive(Debug, Args, Clone)]
+pub struct ResetFlags {
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub force: bool,
+    /// List what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also delete the etcd data directory's contents.
+    #[arg(long)]
+    pub remove_etcd_data: bool,
+    /// Certificate directory.
+    #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes/pki")]
+    pub cert_dir: String,
+    /// etcd data directory.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/etcd")]
+    pub etcd_data_dir: String,
+    /// Host access.
+    #[command(flatten)]
+    pub host: HostFlags,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+/// How kubeup reaches the host.
+#[derive(Debug, Args, Clone)]
+pub struct HostFlags {
+    /// Where the host's root file system is (bind-mount it with -v /:/host).
+    #[arg(long, value_name = "DIR", default_value = "/host", env = "KUBEUP_HOST_ROOT")]
+    pub host_root: PathBuf,
+    /// The Docker engine's socket (bind-mount it with -v /var/run/docker.sock:/var/run/docker.sock).
+    #[arg(long, value_name = "PATH", default_value = "/var/run/docker.sock", env = "KUBEUP_DOCKER_SOCKET")]
+    pub docker_socket: PathBuf,
+    /// Process whose namespaces host commands enter (the host's init with --pid=host).
+    #[arg(long, value_name = "PID", default_value_t = 1)]
+    pub host_pid: u32,
+    /// Name prefix of the containers kubeup creates.
+    #[arg(long, value_name = "PREFIX", default_value = "kubeup")]
+    pub container_prefix: String,
+    /// Extra label for every container kubeup creates (KEY=VALUE, repeatable).
+    #[arg(long = "container-label", value_name = "KEY=VALUE")]
+    pub container_labels: Vec<String>,
 }
 
 /// `kubeup config …`.
@@ -169,9 +268,15 @@ pub struct InitFlags {
     /// Print what would be done; change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Where the host's root file system is (bind-mount it with -v /:/host).
-    #[arg(long, value_name = "DIR", default_value = "/host", env = "KUBEUP_HOST_ROOT")]
-    pub host_root: PathBuf,
+    /// Only report what the host needs (modules, sysctls, shared mount); change none of it.
+    #[arg(long)]
+    pub no_host_fixes: bool,
+    /// Load this image bundle (from `kubeup images save`) into Docker before starting anything.
+    #[arg(long, value_name = "FILE")]
+    pub image_bundle: Option<PathBuf>,
+    /// Host access.
+    #[command(flatten)]
+    pub host: HostFlags,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -214,9 +319,11 @@ fn fail(code: u8, msg: &str) -> u8 {
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Init(init) => match init.sub {
-            None => run_init(&init.flags, Selection::All),
-            Some(InitSub::Phase { name, child, flags }) => run_init(&flags, Selection::One(name, child)),
+            None => block_on(crate::commands::init(&init.flags, Selection::All)),
+            Some(InitSub::Phase { name, child, flags }) => block_on(crate::commands::init(&flags, Selection::One(name, child))),
         },
+        Command::Reset(flags) => block_on(crate::commands::reset(&flags)),
+        Command::Images { command } => block_on(crate::commands::images(command)),
         Command::Config { command: ConfigCommand::Print { what: PrintWhat::InitDefaults } } => match crate::yaml::to_string(&Settings::defaults()) {
             Ok(y) => {
                 out(&y);
@@ -245,77 +352,21 @@ pub fn run(cli: Cli) -> u8 {
     }
 }
 
-fn run_init(flags: &InitFlags, selection: Selection) -> u8 {
-    let root = match HostRoot::open(&flags.host_root) {
-        Ok(r) => r,
-        Err(e) => return fail(exit::USAGE, &e.to_string()),
-    };
-    let facts = observe::observe(&root, &observe::proc_dir());
-    let file = match flags.config.as_deref().map(config::load_file).transpose() {
-        Ok(f) => f,
-        Err(e) => return fail(exit::USAGE, &e.to_string()),
-    };
-    let cfg = match config::resolve(file, &flags.settings(), &facts.defaults) {
-        Ok(c) => c,
-        Err(e) => return fail(exit::USAGE, &e.to_string()),
-    };
-    tracing::info!(version = %cfg.version, node = %cfg.node_name, address = %cfg.advertise_address, host_root = %root.dir().display(), dry_run = flags.dry_run, "kubeup init");
-    let started = std::time::Instant::now();
-    match workflow::run_init(&cfg, &facts, &root, &selection, flags.dry_run) {
-        Ok(report) => print_report(&report, flags, started.elapsed()),
-        Err(e) => {
-            let code = match e {
-                WorkflowError::Preflight(_) => exit::PREFLIGHT,
-                WorkflowError::UnknownPhase(_) | WorkflowError::UnknownChild { .. } => exit::USAGE,
-                WorkflowError::NotImplemented(_) => exit::INCOMPLETE,
-                _ => exit::FAILED,
-            };
-            fail(code, &e.to_string())
-        }
+/// Run a command future on a single-threaded runtime (host commands fork their own
+/// single-threaded children; nothing here needs more threads).
+fn block_on(f: impl std::future::Future<Output = u8>) -> u8 {
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => fail(exit::FAILED, &format!("cannot start the async runtime: {e}")),
     }
 }
 
-fn print_report(r: &Report, flags: &InitFlags, elapsed: std::time::Duration) -> u8 {
-    let code = if !r.preflight_errors.is_empty() {
-        exit::PREFLIGHT
-    } else if r.stop.is_some() && !flags.dry_run {
-        exit::INCOMPLETE
-    } else {
-        exit::OK
-    };
-    match flags.output {
-        Output::Json => {
-            let mut v = plan::to_json(&r.plans);
-            v["dryRun"] = flags.dry_run.into();
-            v["changes"] = serde_json::to_value(r.changes).unwrap_or_default();
-            v["stoppedAt"] = serde_json::to_value(&r.stop).unwrap_or_default();
-            v["preflightErrors"] = serde_json::to_value(&r.preflight_errors).unwrap_or_default();
-            v["elapsedMs"] = (elapsed.as_millis() as u64).into();
-            out(&format!("{v:#}\n"));
-        }
-        Output::Text => {
-            out(&plan::to_text(&r.plans, flags.dry_run));
-            let c = r.changes;
-            if flags.dry_run {
-                out("[dryrun] nothing was changed on the host\n");
-            } else {
-                out(&format!(
-                    "[init] {} files created, {} replaced, {} modes fixed, {} unchanged, {} directories created in {} ms\n",
-                    c.created,
-                    c.replaced,
-                    c.mode_fixed,
-                    c.unchanged,
-                    c.dirs_created,
-                    elapsed.as_millis()
-                ));
-            }
-            if !r.preflight_errors.is_empty() {
-                out(&format!("[preflight] a real run would stop here:\n{}\n", r.preflight_errors.join("\n")));
-            }
-            if let Some(s) = &r.stop {
-                out(&format!("[init] stopped at {}: {}\n", s.phase, s.reason));
-            }
-        }
-    }
-    code
+/// Print a line to stdout.
+pub fn say(text: &str) {
+    out(text);
+}
+
+/// Print an error and return its exit code.
+pub fn error(code: u8, msg: &str) -> u8 {
+    fail(code, msg)
 }

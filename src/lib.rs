@@ -11,8 +11,10 @@
 
 pub mod apply;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod host;
+pub mod images;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod manifests;
@@ -20,6 +22,9 @@ pub mod paths;
 pub mod phases;
 pub mod pki;
 pub mod plan;
+pub mod record;
+pub mod reset;
+pub mod runtime;
 pub mod token;
 pub mod version;
 pub mod workflow;

@@ -84,6 +84,13 @@ pub enum Step {
     },
     /// Create (or keep) and start a container.
     RunContainer(Box<ContainerSpec>),
+    /// A command to run in the host's namespaces (mount propagation, systemctl, modprobe).
+    HostCommand {
+        /// What it does, for people.
+        summary: String,
+        /// `sh -c` script.
+        script: String,
+    },
     /// A result of a check (preflight): shown, and fatal if `error` and not ignored.
     Check {
         /// kubeadm-style check name.
@@ -164,6 +171,10 @@ enum StepView<'a> {
     RunContainer {
         container: &'a ContainerSpec,
     },
+    HostCommand {
+        summary: &'a str,
+        script: &'a str,
+    },
     Check {
         name: &'a str,
         severity: Severity,
@@ -186,6 +197,7 @@ fn view(step: &Step) -> StepView<'_> {
         },
         Step::Keep { path, reason } => StepView::Keep { path, reason },
         Step::RunContainer(c) => StepView::RunContainer { container: c },
+        Step::HostCommand { summary, script } => StepView::HostCommand { summary, script },
         Step::Check { name, severity, message } => StepView::Check { name, severity: *severity, message },
     }
 }
@@ -226,6 +238,7 @@ pub fn to_text(plans: &[PhasePlan], show_contents: bool) -> String {
                 }
                 Step::Keep { path, reason } => writeln!(out, "{tag} keep {path}: {reason}"),
                 Step::RunContainer(c) => writeln!(out, "{tag} run container {} from image {}", c.name, c.image),
+                Step::HostCommand { summary, script } => writeln!(out, "{tag} on the host: {summary} (`{script}`)"),
                 Step::Check { name, severity, message } => match severity {
                     Severity::Ok => writeln!(out, "{tag} [OK {name}] {message}"),
                     Severity::Warning => writeln!(out, "{tag} [WARNING {name}]: {message}"),

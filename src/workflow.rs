@@ -11,10 +11,14 @@ use time::OffsetDateTime;
 
 use crate::apply::{Applier, Changes};
 use crate::config::Config;
+use crate::host::lock::HostLock;
 use crate::host::observe::HostFacts;
 use crate::host::{HostError, HostRoot};
+use crate::paths;
 use crate::phases::{self, Ctx, PhaseError, View};
+use crate::plan::{FileKind, FileSpec, WritePolicy};
 use crate::plan::{Overlay, PhasePlan, Severity, Step};
+use crate::record::{InstallRecord, RECORD_PATH};
 
 /// Which phases to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +106,14 @@ fn rollback_note(failures: &[String]) -> String {
 }
 
 /// Run `init` (or one of its phases).
-pub fn run_init(cfg: &Config, facts: &HostFacts, root: &HostRoot, selection: &Selection, dry_run: bool) -> Result<Report, WorkflowError> {
+pub fn run_init(
+    cfg: &Config,
+    facts: &HostFacts,
+    root: &HostRoot,
+    options: &phases::Options,
+    selection: &Selection,
+    dry_run: bool,
+) -> Result<Report, WorkflowError> {
     let phases: Vec<(&phases::PhaseDef, Option<String>)> = match selection {
         Selection::All => phases::INIT_PHASES.iter().filter(|p| !cfg.skip_phases.iter().any(|s| s == p.name)).map(|p| (p, None)).collect(),
         Selection::One(name, child) => {
@@ -131,7 +142,7 @@ pub fn run_init(cfg: &Config, facts: &HostFacts, root: &HostRoot, selection: &Se
             break;
         };
         let started = Instant::now();
-        let ctx = Ctx { cfg, facts, now, view: View::new(root, &overlay) };
+        let ctx = Ctx { options, cfg, facts, now, view: View::new(root, &overlay) };
         let plan = render(&ctx, child.as_deref()).map_err(|source| WorkflowError::Render { phase: phase_id(def.name, child.as_deref()), source })?;
         timings.push((def.name.to_string(), started.elapsed().as_millis()));
         tracing::debug!(phase = def.name, ms = started.elapsed().as_millis() as u64, "rendered");
@@ -146,31 +157,53 @@ pub fn run_init(cfg: &Config, facts: &HostFacts, root: &HostRoot, selection: &Se
         if !preflight_errors.is_empty() && !dry_run {
             return Err(WorkflowError::Preflight(preflight_errors));
         }
-        // Starting containers arrives with the Docker layer, and every later phase needs the
-        // running kubelet: say plainly that init ends here.
+        // Every later phase needs the running kubelet, which the caller starts from this plan
+        // (a dry run only shows it): the phases after it are not implemented yet.
         if starts_container {
-            stop = Some(Stop {
-                phase: def.name.into(),
-                reason: "starting the kubelet container is not implemented in this version of kubeup; its files and container spec are in place".into(),
-            });
+            stop = Some(Stop { phase: "wait-control-plane".into(), reason: "phase wait-control-plane is not implemented in this version of kubeup".into() });
             break;
         }
     }
 
     let mut changes = Changes::default();
     if !dry_run {
-        let mut applier = Applier::new(root);
-        for p in &plans {
-            for step in &p.plan.steps {
-                if let Err(source) = applier.apply(step) {
-                    let rollback_failures = applier.rollback();
-                    return Err(WorkflowError::Apply { phase: p.phase.clone(), source, rollback_failures });
-                }
-            }
-        }
-        changes = applier.commit();
+        changes = apply_plans(root, &plans)?;
     }
     Ok(Report { plans, changes, stop, timings, preflight_errors })
+}
+
+/// Apply every plan's file steps as one transaction, holding the host lock. After each phase
+/// the install record is rewritten inside the same transaction, so a run killed between phases
+/// leaves a record of everything it created, and a rolled-back run leaves no record at all.
+fn apply_plans(root: &HostRoot, plans: &[PhasePlan]) -> Result<Changes, WorkflowError> {
+    let lock = HostLock::acquire(root).map_err(|source| WorkflowError::Apply { phase: "lock".into(), source, rollback_failures: vec![] })?;
+    let mut record = InstallRecord::load(root).map_err(|source| WorkflowError::Apply { phase: "install record".into(), source, rollback_failures: vec![] })?;
+    let mut applier = Applier::new(root);
+    let fault_after_phase = std::env::var("KUBEUP_FAULT_AFTER_PHASE").ok();
+    for p in plans {
+        let result = p.plan.steps.iter().try_for_each(|step| applier.apply(step)).and_then(|()| {
+            let (files, dirs) = applier.take_created();
+            record.add_created(&files, &dirs);
+            let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
+            applier.apply(&Step::WriteFile(FileSpec {
+                path: paths::known(RECORD_PATH),
+                contents: bytes,
+                mode: 0o600,
+                policy: WritePolicy::Replace,
+                kind: FileKind::Config,
+            }))
+        });
+        if let Err(source) = result {
+            let rollback_failures = applier.rollback();
+            lock.discard();
+            return Err(WorkflowError::Apply { phase: p.phase.clone(), source, rollback_failures });
+        }
+        if fault_after_phase.as_deref() == Some(p.phase.as_str()) {
+            // Test hook: die like `kill -9` right after this phase, with no rollback.
+            std::process::exit(137);
+        }
+    }
+    Ok(applier.commit())
 }
 
 fn phase_id(name: &str, child: Option<&str>) -> String {

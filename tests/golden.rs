@@ -14,7 +14,7 @@ fn cfg(version: &str) -> config::Config {
         "apiVersion: kubeup.io/v1alpha1\nkind: Configuration\nkubernetesVersion: {version}\nnetworking:\n  podSubnet: 10.244.0.0/16\nnode:\n  name: cp-1\n  advertiseAddress: 192.0.2.10\n"
     ))
     .unwrap();
-    config::resolve(Some(file), &Settings::default(), &HostDefaults { hostname: Some("cp-1".into()), address: None }).unwrap()
+    config::resolve(Some(file), &Settings::default(), &HostDefaults { hostname: Some("cp-1".into()), address: None, cgroup_driver: None }).unwrap()
 }
 
 fn check(name: &str, actual: &str) {
@@ -49,7 +49,7 @@ fn render_all(version: &str, tag: &str) {
     check(&format!("kubelet-config-{tag}.yaml"), &kc);
     let flags = kubelet_config::kubelet_flags(&c, Some("cp-1"));
     check(&format!("kubeadm-flags-{tag}.env"), &kubelet_config::kubeadm_flags_env(&flags));
-    let spec = container::kubelet_container(&c, &flags, kc.as_bytes());
+    let spec = container::kubelet_container(&c, "kubeup-kubelet", &flags, kc.as_bytes(), true);
     check(&format!("kubelet-container-{tag}.json"), &format!("{:#}\n", serde_json::to_value(&spec).unwrap()));
     check(&format!("kubelet-unit-{tag}.service"), &unit::kubelet_unit(&spec));
 }

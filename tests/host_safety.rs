@@ -14,7 +14,7 @@ fn init_lays_down_a_complete_node_with_kubeadms_modes() {
     let root = tempfile::tempdir().unwrap();
     let r = init(root.path(), &[]);
     assert_eq!(r.code, 4, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("[init] stopped at kubelet-start: starting the kubelet container is not implemented"), "{}", r.stdout);
+    assert!(r.stdout.contains("[init] stopped at kubelet-start: KUBEUP_SKIP_EFFECTS is set"), "{}", r.stdout);
     for (p, m) in [
         ("/etc/kubernetes/pki/ca.key", 0o600),
         ("/etc/kubernetes/pki/ca.crt", 0o644),
@@ -99,7 +99,7 @@ fn dry_run_touches_nothing_and_redacts_secrets() {
     assert!(key.get("contents").is_none());
     let etcd = steps.iter().find(|s| s["path"] == "/etc/kubernetes/manifests/etcd.yaml").unwrap();
     assert!(etcd["contents"].as_str().unwrap().contains("--data-dir=/var/lib/etcd"));
-    assert_eq!(v["stoppedAt"]["phase"], "kubelet-start");
+    assert_eq!(v["stoppedAt"]["phase"], "wait-control-plane");
     // Text form for people.
     let r = init(root.path(), &["--dry-run"]);
     assert_eq!(r.code, 0);
@@ -203,7 +203,7 @@ fn external_ca_mode_uses_existing_leaves_and_names_a_missing_one() {
 #[test]
 fn one_phase_and_one_child_run_alone() {
     let root = tempfile::tempdir().unwrap();
-    let base = ["--host-root", root.path().to_str().unwrap(), "--node-name", "cp-1", "--apiserver-advertise-address", "127.0.0.1"];
+    let base = ["--host-root", root.path().to_str().unwrap(), "--node-name", "cp-1", "--apiserver-advertise-address", "127.0.0.1", "--host-pid", NO_SUCH_PID];
     let r = Run::from(kubeup().args(["init", "phase", "certs", "ca"]).args(base).output().unwrap());
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(host(root.path(), "/etc/kubernetes/pki/ca.crt").exists());

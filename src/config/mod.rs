@@ -303,12 +303,7 @@ impl Settings {
             certificate_validity_period: Some(GoDuration(Duration::from_secs(8760 * 3600))),
             ca_certificate_validity_period: Some(GoDuration(Duration::from_secs(87600 * 3600))),
             networking: Networking { service_subnet: "10.96.0.0/12".parse().ok(), pod_subnet: None, dns_domain: Some("cluster.local".into()) },
-            node: NodeSettings {
-                bind_port: Some(6443),
-                cri_socket: Some(DEFAULT_CRI_SOCKET.into()),
-                cgroup_driver: Some("systemd".into()),
-                ..Default::default()
-            },
+            node: NodeSettings { bind_port: Some(6443), cri_socket: Some(DEFAULT_CRI_SOCKET.into()), ..Default::default() },
             etcd: EtcdSettings { data_dir: Some("/var/lib/etcd".into()), ..Default::default() },
             ..Default::default()
         }
@@ -351,6 +346,8 @@ pub struct HostDefaults {
     pub hostname: Option<String>,
     /// An address of the host (that of the default-route interface if any).
     pub address: Option<IpAddr>,
+    /// The container runtime's cgroup driver, when known (Docker's `info`).
+    pub cgroup_driver: Option<String>,
 }
 
 /// Where the API server is reached: host (IP or DNS name) and port.

@@ -153,7 +153,9 @@ pub(super) fn resolve(s: Settings, host: &HostDefaults) -> Result<Config, Config
         Some(e) => Some(parse_endpoint(e, bind_port)?),
     };
 
-    let cgroup_driver = s.node.cgroup_driver.clone().unwrap_or_default();
+    // The kubelet's driver must match the runtime's; kubeadm hard-codes systemd (kubeadm#2376),
+    // kubeup asks the runtime and falls back to systemd.
+    let cgroup_driver = s.node.cgroup_driver.clone().or_else(|| host.cgroup_driver.clone()).unwrap_or_else(|| "systemd".into());
     if cgroup_driver != "systemd" && cgroup_driver != "cgroupfs" {
         return Err(invalid("node.cgroupDriver", format!("{cgroup_driver:?} must be systemd or cgroupfs")));
     }

@@ -11,8 +11,16 @@ use std::path::Path;
 pub fn atomic_write(target: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let dir = target.parent().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no parent directory"))?;
     let name = target.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
-    let tmp = dir.join(format!(".{}.kubeup-tmp-{}", name.to_string_lossy(), std::process::id()));
-    let _ = fs::remove_file(&tmp);
+    let prefix = format!(".{}.kubeup-tmp-", name.to_string_lossy());
+    // A run killed mid-write leaves its temporary file; the next run clears it.
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+    let tmp = dir.join(format!("{prefix}{}", std::process::id()));
     let result = (|| {
         let mut f = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
         // The umask may have cleared bits; set the exact mode before any byte is visible.

@@ -37,6 +37,23 @@ pub struct HostFacts {
     pub swap_entries: usize,
     /// Content of /proc/sys/net/ipv4/ip_forward.
     pub ip_forward: Option<String>,
+    /// Content of /proc/sys/net/bridge/bridge-nf-call-iptables (None: br_netfilter not loaded).
+    pub bridge_nf_call_iptables: Option<String>,
+    /// Whether the host's kubelet directory (or the mount that will hold it) is shared, as seen
+    /// in the host process's mountinfo; None when it cannot be read.
+    pub kubelet_dir_shared: Option<bool>,
+    /// CRI sockets present in the host root (containerd's, cri-dockerd's).
+    pub cri_sockets: Vec<String>,
+    /// What Docker said, or why it could not be asked (filled in by the caller).
+    pub docker: Option<Result<crate::runtime::DockerFacts, String>>,
+}
+
+/// Well-known CRI sockets, in kubeadm's order of preference.
+pub const CRI_SOCKETS: [&str; 3] = ["/run/containerd/containerd.sock", "/run/crio/crio.sock", "/run/cri-dockerd.sock"];
+
+/// Whether `host_path` (as the host sees it) lies on a shared mount in `mountinfo`.
+pub fn shared(mountinfo: &str, host_path: &str) -> Option<bool> {
+    super::mounts::propagation_of(mountinfo, host_path).map(|m| m.shared)
 }
 
 /// Read the facts. `proc_dir` is `/proc` except in tests.
@@ -49,6 +66,7 @@ pub fn observe(root: &HostRoot, proc_dir: &Path) -> HostFacts {
             hostname: read("sys/kernel/hostname").map(|h| h.trim().to_string()).filter(|h| !h.is_empty()),
             address: default_route_address(&read("net/route").unwrap_or_default())
                 .or_else(|| addresses.iter().copied().find(|a| a.is_ipv4() && !a.is_loopback())),
+            cgroup_driver: None,
         },
         ca_cert_dirs: CA_CERT_DIRS.iter().filter(|d| exists(d)).map(|d| d.to_string()).collect(),
         systemd: exists(paths::SYSTEMD_RUNTIME_DIR),
@@ -58,8 +76,17 @@ pub fn observe(root: &HostRoot, proc_dir: &Path) -> HostFacts {
         mem_mib: read("meminfo").and_then(|m| parse_meminfo_total_kib(&m)).map(|k| k / 1024).unwrap_or(0),
         swap_entries: read("swaps").map(|s| s.lines().skip(1).filter(|l| !l.trim().is_empty()).count()).unwrap_or(0),
         ip_forward: read("sys/net/ipv4/ip_forward").map(|s| s.trim().to_string()),
+        bridge_nf_call_iptables: read("sys/net/bridge/bridge-nf-call-iptables").map(|s| s.trim().to_string()),
+        kubelet_dir_shared: None,
+        cri_sockets: CRI_SOCKETS.iter().filter(|s| answers(root, s)).map(|s| s.to_string()).collect(),
+        docker: None,
         addresses,
     }
+}
+
+/// Whether a unix socket in the host root accepts connections.
+fn answers(root: &HostRoot, socket: &str) -> bool {
+    HostPath::new(socket).ok().and_then(|p| root.resolve(&p).ok()).is_some_and(|p| std::os::unix::net::UnixStream::connect(p).is_ok())
 }
 
 fn parse_meminfo_total_kib(meminfo: &str) -> Option<u64> {

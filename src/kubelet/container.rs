@@ -14,8 +14,8 @@ use crate::paths;
 pub const LABEL_COMPONENT: &str = "io.kubeup.component";
 /// Label holding the hash of everything that shapes the container; a change recreates it.
 pub const LABEL_CONFIG_HASH: &str = "io.kubeup.config-hash";
-/// Name of the kubelet container.
-pub const KUBELET_CONTAINER: &str = "kubeup-kubelet";
+/// Name of the kubelet container, after the container prefix (`kubeup-kubelet`).
+pub const KUBELET_CONTAINER_SUFFIX: &str = "kubelet";
 
 /// Mount propagation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -72,8 +72,8 @@ fn bind(path: &str, read_only: bool, propagation: Option<Propagation>) -> BindMo
 /// The kubelet container for this node (recipe of `containerized-kubelet.md` §8.3).
 /// `kubelet_config` is the rendered config.yaml; it is part of the hash so that a changed
 /// configuration recreates the container.
-pub fn kubelet_container(cfg: &Config, flags: &BTreeMap<String, String>, kubelet_config: &[u8]) -> ContainerSpec {
-    let mounts = vec![
+pub fn kubelet_container(cfg: &Config, name: &str, flags: &BTreeMap<String, String>, kubelet_config: &[u8], has_machine_id: bool) -> ContainerSpec {
+    let mut mounts = vec![
         bind(paths::KUBELET_DIR, false, Some(Propagation::Rshared)),
         bind("/var/lib/containerd", false, Some(Propagation::Rslave)),
         bind("/var/lib/docker", false, Some(Propagation::Rslave)),
@@ -89,9 +89,12 @@ pub fn kubelet_container(cfg: &Config, flags: &BTreeMap<String, String>, kubelet
         bind("/etc/machine-id", true, None),
         bind("/usr/libexec/kubernetes/kubelet-plugins", false, Some(Propagation::Rshared)),
     ];
+    if !has_machine_id {
+        mounts.retain(|m| m.source != "/etc/machine-id");
+    }
     let args: Vec<String> = flags.iter().map(|(k, v)| format!("--{k}={v}")).collect();
     let mut spec = ContainerSpec {
-        name: KUBELET_CONTAINER.into(),
+        name: name.into(),
         image: cfg.kubelet_image.clone(),
         args,
         labels: BTreeMap::from([(LABEL_COMPONENT.to_string(), "kubelet".to_string())]),

@@ -3,7 +3,7 @@
 
 use super::{managed_file, Ctx, PhaseError};
 use crate::kubelet::{config, container, unit};
-use crate::paths;
+use crate::paths::{self, HostPath};
 use crate::plan::{FileKind, Plan, Step};
 
 /// Render the kubelet's files and container.
@@ -12,12 +12,15 @@ pub fn render(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
     let kc = config::kubelet_configuration(cfg, ctx.facts.resolv_conf.as_deref());
     let kc_yaml = crate::yaml::to_string(&kc).map_err(|reason| PhaseError::Render { what: "kubelet configuration".into(), reason })?;
     let flags = config::kubelet_flags(cfg, ctx.facts.defaults.hostname.as_deref());
-    let mut spec = container::kubelet_container(cfg, &flags, kc_yaml.as_bytes());
-    let mut steps = vec![Step::EnsureDir { path: paths::known(paths::KUBELET_DIR), mode: 0o755 }];
-    // Docker refuses to bind-mount a source that does not exist.
-    for dir in [paths::CNI_CONF_DIR, paths::CNI_BIN_DIR, "/var/lib/cni", "/usr/libexec/kubernetes/kubelet-plugins", paths::MANIFESTS_DIR] {
-        let mode = if dir == paths::MANIFESTS_DIR { 0o700 } else { 0o755 };
-        steps.push(Step::EnsureDir { path: paths::known(dir), mode });
+    let has_machine_id = ctx.view.exists(&paths::known("/etc/machine-id"))?;
+    let name = format!("{}-{}", ctx.options.container_prefix, container::KUBELET_CONTAINER_SUFFIX);
+    let mut spec = container::kubelet_container(cfg, &name, &flags, kc_yaml.as_bytes(), has_machine_id);
+    let mut steps = vec![Step::EnsureDir { path: paths::known(paths::MANIFESTS_DIR), mode: 0o700 }];
+    // Docker refuses to bind-mount a source that does not exist: create the missing
+    // directories (on a real host only the CNI and plugin directories are usually missing).
+    for m in &spec.mounts {
+        let path = HostPath::new(m.source.clone()).map_err(|e| PhaseError::Render { what: m.source.clone(), reason: e.to_string() })?;
+        steps.push(Step::EnsureDir { path, mode: 0o755 });
     }
     steps.push(managed_file(&ctx.view, paths::known(paths::KUBELET_CONFIG), kc_yaml, 0o644, FileKind::Config)?);
     steps.push(managed_file(&ctx.view, paths::known(paths::KUBELET_FLAGS_ENV), config::kubeadm_flags_env(&flags), 0o644, FileKind::Config)?);

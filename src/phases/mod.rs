@@ -10,6 +10,7 @@ pub mod etcd;
 pub mod kubeconfig;
 pub mod kubelet_start;
 pub mod preflight;
+pub mod prepare_host;
 
 use time::OffsetDateTime;
 
@@ -41,6 +42,11 @@ impl<'a> View<'a> {
         }
     }
 
+    /// Whether a path exists (planned or on disk).
+    pub fn exists(&self, p: &HostPath) -> Result<bool, HostError> {
+        Ok(self.overlay.get(p).is_some() || self.root.exists(p)?)
+    }
+
     /// A file as UTF-8 text.
     pub fn read_text(&self, p: &HostPath) -> Result<Option<String>, PhaseError> {
         match self.read(p)? {
@@ -55,8 +61,35 @@ impl<'a> View<'a> {
     }
 }
 
+/// How this run was asked to treat the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Apply host fixes (modules, sysctls, shared mount); `--no-host-fixes` only reports.
+    pub host_fixes: bool,
+    /// Where the host root is on the Docker host / in the host's mount namespace (`/` in
+    /// production; the scratch directory in tests).
+    pub host_prefix: std::path::PathBuf,
+    /// Name prefix of the containers kubeup creates (`kubeup` → `kubeup-kubelet`).
+    pub container_prefix: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { host_fixes: true, host_prefix: "/".into(), container_prefix: "kubeup".into() }
+    }
+}
+
+impl Options {
+    /// A host path as the host itself sees it.
+    pub fn host_source(&self, host_path: &str) -> String {
+        self.host_prefix.join(host_path.trim_start_matches('/')).to_string_lossy().into_owned()
+    }
+}
+
 /// What every phase gets.
 pub struct Ctx<'a> {
+    /// Run options.
+    pub options: &'a Options,
     /// The resolved configuration.
     pub cfg: &'a Config,
     /// Facts about the host.
@@ -104,6 +137,12 @@ pub struct PhaseDef {
 /// `init`'s phases in kubeadm's order (kubelet-start after the manifests, as kubeadm ≥1.28).
 pub static INIT_PHASES: &[PhaseDef] = &[
     PhaseDef { name: "preflight", summary: "Run pre-flight checks", children: &[], render: Some(preflight::render) },
+    PhaseDef {
+        name: "prepare-host",
+        summary: "Load kernel modules, set sysctls and make /var/lib/kubelet shared, persistently (kubeup only; --no-host-fixes to skip)",
+        children: &[],
+        render: Some(prepare_host::render),
+    },
     PhaseDef { name: "certs", summary: "Certificate generation", children: &CERT_CHILDREN, render: Some(certs::render) },
     PhaseDef {
         name: "kubeconfig",

@@ -67,18 +67,66 @@ pub fn render(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
         }),
         "no swap",
     );
+    let fixes = ctx.options.host_fixes;
+    // What prepare-host will fix is a warning when host fixes are on, an error when they are off.
+    let fixable = |m: String| if fixes { warn(format!("{m}; prepare-host fixes it")) } else { err(format!("{m} (host fixes are off: --no-host-fixes)")) };
     check(
         &mut plan,
         ctx,
         "FileContent--proc-sys-net-ipv4-ip_forward".into(),
         match f.ip_forward.as_deref() {
             Some("1") => None,
-            Some(v) => {
-                err(format!("/proc/sys/net/ipv4/ip_forward is {v}, must be 1: `sysctl -w net.ipv4.ip_forward=1` (kubeup's host preparation persists it)"))
-            }
+            Some(v) => fixable(format!("/proc/sys/net/ipv4/ip_forward is {v}, must be 1")),
             None => warn("/proc/sys/net/ipv4/ip_forward cannot be read".into()),
         },
         "IP forwarding is on",
+    );
+    check(
+        &mut plan,
+        ctx,
+        "FileContent--proc-sys-net-bridge-bridge-nf-call-iptables".into(),
+        match f.bridge_nf_call_iptables.as_deref() {
+            Some("1") => None,
+            Some(v) => fixable(format!("/proc/sys/net/bridge/bridge-nf-call-iptables is {v}, must be 1 so bridged pod traffic passes iptables")),
+            None => fixable("the br_netfilter module is not loaded (/proc/sys/net/bridge is missing)".into()),
+        },
+        "bridged traffic passes iptables",
+    );
+    check(
+        &mut plan,
+        ctx,
+        "SharedMount--var-lib-kubelet".into(),
+        match f.kubelet_dir_shared {
+            Some(true) => None,
+            Some(false) => {
+                fixable("/var/lib/kubelet is not on a shared mount: the kubelet container mounts it rshared, and volumes would never reach the host".into())
+            }
+            None => warn("the host's mount table cannot be read to check /var/lib/kubelet's propagation".into()),
+        },
+        "/var/lib/kubelet is on a shared mount",
+    );
+    if let Some(docker) = &f.docker {
+        check(
+            &mut plan,
+            ctx,
+            "Docker".into(),
+            docker.as_ref().err().map(|e| (Severity::Error, e.clone())),
+            docker
+                .as_ref()
+                .map(|d| format!("Docker {} (API {}), cgroup driver {}, cgroup v{}", d.version, d.api_version, d.cgroup_driver, d.cgroup_version))
+                .unwrap_or_default(),
+        );
+    }
+    let socket = cfg.cri_socket.trim_start_matches("unix://");
+    check(
+        &mut plan,
+        ctx,
+        "CRI".into(),
+        (!f.cri_sockets.iter().any(|s| s == socket)).then(|| {
+            let found = if f.cri_sockets.is_empty() { "none found".to_string() } else { format!("found {}", f.cri_sockets.join(", ")) };
+            (Severity::Error, format!("no container runtime answers on {socket} ({found}): enable containerd's CRI plugin (remove `cri` from disabled_plugins in /etc/containerd/config.toml) or pass --cri-socket"))
+        }),
+        format!("container runtime answers on {socket}"),
     );
     if !f.addresses.is_empty() && !f.addresses.contains(&cfg.advertise_address) {
         check(

@@ -7,10 +7,16 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The binary under test.
+/// A PID that does not exist: host commands then can never reach this machine's own
+/// namespaces (PID 1 is off limits here).
+pub const NO_SUCH_PID: &str = "999999999";
+
+/// The binary under test, for file-layer tests: no host command or container is run
+/// (`KUBEUP_SKIP_EFFECTS`), Docker is not reachable, and `--host-pid` names no process.
 pub fn kubeup() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kubeup"));
-    c.env_remove("KUBEUP_FAULT_AFTER_WRITES").env_remove("KUBEUP_HOST_ROOT");
+    c.env_remove("KUBEUP_FAULT_AFTER_WRITES").env_remove("KUBEUP_FAULT_AFTER_PHASE").env_remove("KUBEUP_HOST_ROOT");
+    c.env("KUBEUP_SKIP_EFFECTS", "1").env("KUBEUP_DOCKER_SOCKET", "/nonexistent/docker.sock");
     c
 }
 
@@ -37,7 +43,18 @@ pub fn init(root: &Path, extra: &[&str]) -> Run {
 pub fn init_with_env(root: &Path, extra: &[&str], env: &[(&str, &str)]) -> Run {
     let mut c = kubeup();
     let r = root.to_str().unwrap();
-    c.arg("init").args(["--host-root", r, "--node-name", "cp-1", "--apiserver-advertise-address", "127.0.0.1", "--skip-phases", "preflight"]);
+    c.arg("init").args([
+        "--host-root",
+        r,
+        "--node-name",
+        "cp-1",
+        "--apiserver-advertise-address",
+        "127.0.0.1",
+        "--skip-phases",
+        "preflight",
+        "--host-pid",
+        NO_SUCH_PID,
+    ]);
     c.args(extra).envs(env.iter().copied());
     Run::from(c.output().expect("run kubeup"))
 }

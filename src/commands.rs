@@ -1,0 +1,386 @@
+//! The commands that touch a host: `init` (and `init phase`), `reset`, `images`. Each gathers
+//! the facts (host root, Docker, the host's mount table), runs the pure workflow, then carries
+//! out the effects that need the outside world: host commands and containers.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::cli::{error, exit, say, HostFlags, ImageFlags, ImagesCommand, InitFlags, Output, ResetFlags};
+use crate::config::{self, HostDefaults, Settings};
+use crate::host::exec::HostExec;
+use crate::host::observe::{self, HostFacts};
+use crate::host::HostRoot;
+use crate::phases::Options;
+use crate::plan::{self, Step};
+use crate::record::InstallRecord;
+use crate::runtime::privileges::Privileges;
+use crate::runtime::{self, bundle, ContainerOutcome, HostMapping, Runtime};
+use crate::workflow::{self, Report, Selection, Stop, WorkflowError};
+
+/// Everything known about where kubeup runs and how it reaches the host.
+struct Env {
+    root: HostRoot,
+    facts: HostFacts,
+    docker: Option<Runtime>,
+    mapping: HostMapping,
+    exec: HostExec,
+    /// What the `docker run` line lacks, if kubeup runs in a container.
+    installer_problems: Vec<String>,
+}
+
+fn parse_labels(labels: &[String]) -> Result<BTreeMap<String, String>, String> {
+    labels
+        .iter()
+        .map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("--container-label {l:?} must be KEY=VALUE")))
+        .collect()
+}
+
+fn ns_of(proc_dir: &Path, pid: &str, ns: &str) -> Option<std::path::PathBuf> {
+    std::fs::read_link(proc_dir.join(pid).join("ns").join(ns)).ok()
+}
+
+/// Gather the environment. Docker being unreachable is recorded, not fatal (dry runs and
+/// preflight report it).
+async fn environment(host: &HostFlags) -> Result<Env, u8> {
+    let root = HostRoot::open(&host.host_root).map_err(|e| error(exit::USAGE, &e.to_string()))?;
+    let proc_dir = observe::proc_dir();
+    let mut facts = observe::observe(&root, &proc_dir);
+    let docker = Runtime::connect(&host.docker_socket).await;
+    let own_mountinfo = std::fs::read_to_string(proc_dir.join("self/mountinfo")).unwrap_or_default();
+    let own_id = runtime::own_container_id(&own_mountinfo);
+    let mut installer_problems = Vec::new();
+    if own_id.is_some() {
+        let target = host.host_pid.to_string();
+        if ns_of(&proc_dir, "self", "pid") == ns_of(&proc_dir, &target, "pid") && std::process::id() <= 1 {
+            installer_problems.push("the installer does not see the host's processes: add --pid=host to `docker run`".into());
+        } else if ns_of(&proc_dir, "self", "net") != ns_of(&proc_dir, &target, "net") {
+            installer_problems.push("the installer is not in the host's network namespace: add --net=host to `docker run`".into());
+        }
+        let status = std::fs::read_to_string(proc_dir.join("self/status")).unwrap_or_default();
+        let eff = status.lines().find_map(|l| l.strip_prefix("CapEff:")).and_then(|v| u64::from_str_radix(v.trim(), 16).ok()).unwrap_or(0);
+        if eff & (1 << 21) == 0 {
+            installer_problems.push("the installer lacks CAP_SYS_ADMIN: add --privileged to `docker run`".into());
+        }
+    }
+    let mapping = match &docker {
+        Ok(rt) => runtime::host_mapping(Some(rt), root.dir(), own_id.as_deref()).await.map_err(|e| error(exit::USAGE, &e.to_string()))?,
+        Err(_) => HostMapping { prefix: root.dir().to_path_buf() },
+    };
+    let exec = HostExec::choose(host.host_pid, &proc_dir, root.dir());
+    let host_mountinfo = std::fs::read_to_string(proc_dir.join(host.host_pid.to_string()).join("mountinfo")).ok();
+    facts.kubelet_dir_shared = host_mountinfo.as_deref().and_then(|mi| observe::shared(mi, &mapping.source(crate::paths::KUBELET_DIR)));
+    facts.docker = Some(match &docker {
+        Ok(rt) => rt.facts().await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    });
+    if let Some(Ok(d)) = &facts.docker {
+        facts.defaults.cgroup_driver = Some(d.cgroup_driver.clone()).filter(|d| d == "systemd" || d == "cgroupfs");
+    }
+    Ok(Env { root, facts, docker: docker.ok(), mapping, exec, installer_problems })
+}
+
+/// `kubeup init` / `kubeup init phase`.
+pub async fn init(flags: &InitFlags, selection: Selection) -> u8 {
+    let started = Instant::now();
+    let labels = match parse_labels(&flags.host.container_labels) {
+        Ok(l) => l,
+        Err(e) => return error(exit::USAGE, &e),
+    };
+    let mut env = match environment(&flags.host).await {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
+    if !env.installer_problems.is_empty() && !flags.dry_run {
+        return error(exit::USAGE, &format!("{}\nthe full command is: docker run --rm --privileged --net=host --pid=host -v /:/host -v /var/run/docker.sock:/var/run/docker.sock kubeup init", env.installer_problems.join("\n")));
+    }
+    if flags.dry_run {
+        // A dry run may happen anywhere; an absent Docker is not an error there.
+        if let Some(Err(e)) = &env.facts.docker {
+            tracing::warn!("{e}");
+            env.facts.docker = None;
+        }
+    }
+    let file = match flags.config.as_deref().map(config::load_file).transpose() {
+        Ok(f) => f,
+        Err(e) => return error(exit::USAGE, &e.to_string()),
+    };
+    let cfg = match config::resolve(file, &flags.settings(), &env.facts.defaults) {
+        Ok(c) => c,
+        Err(e) => return error(exit::USAGE, &e.to_string()),
+    };
+    let options = Options { host_fixes: !flags.no_host_fixes, host_prefix: env.mapping.prefix.clone(), container_prefix: flags.host.container_prefix.clone() };
+    tracing::info!(version = %cfg.version, node = %cfg.node_name, address = %cfg.advertise_address, "kubeup init");
+    if let (Some(bundle_file), false) = (&flags.image_bundle, flags.dry_run) {
+        let Some(rt) = &env.docker else { return error(exit::FAILED, "--image-bundle needs Docker, which is not reachable") };
+        match bundle::load(rt, bundle_file, |line| tracing::info!("{line}")).await {
+            Ok(tags) => say(&format!("[images] loaded {} images from {}\n", tags.len(), bundle_file.display())),
+            Err(e) => return error(exit::FAILED, &e.to_string()),
+        }
+    }
+    let mut report = match workflow::run_init(&cfg, &env.facts, &env.root, &options, &selection, flags.dry_run) {
+        Ok(r) => r,
+        Err(e) => {
+            let code = match e {
+                WorkflowError::Preflight(_) => exit::PREFLIGHT,
+                WorkflowError::UnknownPhase(_) | WorkflowError::UnknownChild { .. } => exit::USAGE,
+                WorkflowError::NotImplemented(_) => exit::INCOMPLETE,
+                _ => exit::FAILED,
+            };
+            return error(code, &e.to_string());
+        }
+    };
+    let mut notes = Vec::new();
+    if std::env::var_os("KUBEUP_SKIP_EFFECTS").is_some() && !flags.dry_run {
+        // Test hook for tests of the file layer on a scratch root: no host command, no container.
+        if report.plans.iter().any(|p| p.plan.steps.iter().any(|s| matches!(s, Step::RunContainer(_) | Step::HostCommand { .. }))) {
+            report.stop = Some(Stop { phase: "kubelet-start".into(), reason: "KUBEUP_SKIP_EFFECTS is set: host commands and containers were not run".into() });
+        }
+    } else if !flags.dry_run && report.preflight_errors.is_empty() {
+        if let Err(e) = run_effects(&mut report, &env, &labels, &mut notes).await {
+            print_report(&report, flags, started.elapsed(), &notes);
+            return error(exit::FAILED, &e);
+        }
+    }
+    print_report(&report, flags, started.elapsed(), &notes)
+}
+
+/// Host commands, then containers, in plan order.
+async fn run_effects(report: &mut Report, env: &Env, labels: &BTreeMap<String, String>, notes: &mut Vec<String>) -> Result<(), String> {
+    let mut said_exec = false;
+    for p in &report.plans {
+        for step in &p.plan.steps {
+            match step {
+                Step::HostCommand { summary, script } => {
+                    if !said_exec {
+                        notes.push(format!("[{}] {}", p.phase, env.exec.describe()));
+                        said_exec = true;
+                    }
+                    let out = env.exec.run(script).map_err(|e| format!("[{}] {summary}: cannot run on the host: {e}", p.phase))?;
+                    if out.code != 0 {
+                        return Err(format!("[{}] {summary} failed on the host (exit {}): {}", p.phase, out.code, out.output));
+                    }
+                    notes.push(format!("[{}] {summary}: done", p.phase));
+                }
+                Step::RunContainer(spec) => {
+                    if env.facts.systemd {
+                        // systemd is the only supervisor: it runs `docker run --rm` from the unit.
+                        let script = format!("systemctl daemon-reload && systemctl enable {0} && systemctl restart {0}", "kubeup-kubelet.service");
+                        let out = env.exec.run(&script).map_err(|e| format!("[{}] systemctl: {e}", p.phase))?;
+                        if out.code != 0 {
+                            return Err(format!("[{}] enabling kubeup-kubelet.service failed: {}", p.phase, out.output));
+                        }
+                        notes.push(format!("[{}] kubeup-kubelet.service enabled and (re)started; systemd supervises the kubelet container", p.phase));
+                    } else {
+                        let rt = env.docker.as_ref().ok_or_else(|| format!("[{}] Docker is not reachable, so the kubelet container cannot start", p.phase))?;
+                        let privileges = Privileges::detect(&observe::proc_dir());
+                        let outcome = rt.ensure_container(spec, &env.mapping, &privileges, labels).await.map_err(|e| format!("[{}] {e}", p.phase))?;
+                        let mut record = InstallRecord::load(&env.root).map_err(|e| e.to_string())?;
+                        if record.containers.insert(spec.name.clone()) {
+                            record.save(&env.root).map_err(|e| e.to_string())?;
+                        }
+                        let verb = match outcome {
+                            ContainerOutcome::Created => "created and started",
+                            ContainerOutcome::Recreated => "recreated (its configuration changed) and started",
+                            ContainerOutcome::Kept => "already running with this configuration; kept",
+                        };
+                        notes.push(format!("[{}] container {} {verb}; {}; restart policy {}", p.phase, spec.name, privileges.describe(), spec.restart_policy));
+                    }
+                    report.stop = Some(Stop {
+                        phase: "wait-control-plane".into(),
+                        reason: "phase wait-control-plane is not implemented in this version of kubeup; the kubelet container is running".into(),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_report(r: &Report, flags: &InitFlags, elapsed: Duration, notes: &[String]) -> u8 {
+    let code = if !r.preflight_errors.is_empty() {
+        exit::PREFLIGHT
+    } else if r.stop.is_some() && !flags.dry_run {
+        exit::INCOMPLETE
+    } else {
+        exit::OK
+    };
+    match flags.output {
+        Output::Json => {
+            let mut v = plan::to_json(&r.plans);
+            v["dryRun"] = flags.dry_run.into();
+            v["changes"] = serde_json::to_value(r.changes).unwrap_or_default();
+            v["stoppedAt"] = serde_json::to_value(&r.stop).unwrap_or_default();
+            v["preflightErrors"] = serde_json::to_value(&r.preflight_errors).unwrap_or_default();
+            v["notes"] = serde_json::to_value(notes).unwrap_or_default();
+            v["elapsedMs"] = (elapsed.as_millis() as u64).into();
+            say(&format!("{v:#}\n"));
+        }
+        Output::Text => {
+            say(&plan::to_text(&r.plans, flags.dry_run));
+            let c = r.changes;
+            if flags.dry_run {
+                say("[dryrun] nothing was changed on the host\n");
+            } else {
+                say(&format!(
+                    "[init] {} files created, {} replaced, {} modes fixed, {} unchanged, {} directories created\n",
+                    c.created, c.replaced, c.mode_fixed, c.unchanged, c.dirs_created
+                ));
+            }
+            for n in notes {
+                say(&format!("{n}\n"));
+            }
+            if !r.preflight_errors.is_empty() {
+                say(&format!("[preflight] a real run would stop here:\n{}\n", r.preflight_errors.join("\n")));
+            }
+            if let Some(s) = &r.stop {
+                say(&format!("[init] stopped at {}: {}\n", s.phase, s.reason));
+            }
+            say(&format!("[init] took {} ms\n", elapsed.as_millis()));
+        }
+    }
+    code
+}
+
+/// `kubeup reset`.
+pub async fn reset(flags: &ResetFlags) -> u8 {
+    let env = match environment(&flags.host).await {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
+    let host_mountinfo = std::fs::read_to_string(observe::proc_dir().join(flags.host.host_pid.to_string()).join("mountinfo")).unwrap_or_default();
+    let opts = crate::reset::ResetOptions {
+        remove_etcd_data: flags.remove_etcd_data,
+        cert_dir: flags.cert_dir.clone(),
+        etcd_data_dir: flags.etcd_data_dir.clone(),
+        host_prefix: env.mapping.prefix.clone(),
+    };
+    let plan = match crate::reset::plan(&env.root, env.docker.as_ref(), &host_mountinfo, &opts).await {
+        Ok(p) => p,
+        Err(e) => return error(exit::FAILED, &e.to_string()),
+    };
+    let show = |p: &crate::reset::ResetPlan, verb: &str| {
+        for (name, _) in &p.containers {
+            say(&format!("[reset] {verb} container {name}\n"));
+        }
+        for u in &p.units {
+            say(&format!("[reset] {verb} disable systemd unit {u}\n"));
+        }
+        for m in &p.unmounts {
+            say(&format!("[reset] {verb} unmount {m}\n"));
+        }
+        for f in &p.files {
+            say(&format!("[reset] {verb} remove {f}\n"));
+        }
+        for d in &p.dirs {
+            say(&format!("[reset] {verb} remove directory {d} (if empty)\n"));
+        }
+        for k in &p.kept {
+            say(&format!("[reset] keep {k}\n"));
+        }
+    };
+    if flags.output == Output::Json {
+        say(&format!("{:#}\n", serde_json::json!({ "dryRun": flags.dry_run, "plan": plan })));
+    }
+    if flags.dry_run {
+        if flags.output == Output::Text {
+            show(&plan, "would");
+        }
+        return exit::OK;
+    }
+    if !flags.force {
+        if !std::io::stdin().is_terminal() {
+            return error(exit::USAGE, "reset removes this node's Kubernetes state; confirm interactively or pass --force (see --dry-run for the list)");
+        }
+        show(&plan, "will");
+        say("[reset] Are you sure you want to proceed? [y/N]: ");
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return error(exit::USAGE, "aborted; nothing was changed");
+        }
+    }
+    let _lock = match crate::host::lock::HostLock::acquire(&env.root) {
+        Ok(l) => l,
+        Err(e) => return error(exit::FAILED, &e.to_string()),
+    };
+    let failed = crate::reset::execute(&plan, &env.root, env.docker.as_ref(), &env.exec).await;
+    if flags.output == Output::Text {
+        show(&plan, "removed:");
+    }
+    if failed.is_empty() {
+        say("[reset] done\n");
+        exit::OK
+    } else {
+        error(exit::FAILED, &format!("reset could not do everything:\n  {}", failed.join("\n  ")))
+    }
+}
+
+fn image_config(flags: &ImageFlags) -> Result<config::Config, String> {
+    let file = flags.config.as_deref().map(config::load_file).transpose().map_err(|e| e.to_string())?;
+    let layer = Settings { kubernetes_version: flags.kubernetes_version.clone(), image_repository: flags.image_repository.clone(), ..Default::default() };
+    let mut layer = layer;
+    layer.node.kubelet_image = flags.kubelet_image.clone();
+    // The node's identity does not change the image set.
+    let host = HostDefaults { hostname: Some("node".into()), address: Some(std::net::Ipv4Addr::LOCALHOST.into()), cgroup_driver: None };
+    config::resolve(file, &layer, &host).map_err(|e| e.to_string())
+}
+
+/// `kubeup images …`.
+pub async fn images(cmd: ImagesCommand) -> u8 {
+    match cmd {
+        ImagesCommand::List(flags) => {
+            let cfg = match image_config(&flags) {
+                Ok(c) => c,
+                Err(e) => return error(exit::USAGE, &e),
+            };
+            let list = crate::images::required(&cfg);
+            match flags.output {
+                Output::Json => say(&format!("{:#}\n", serde_json::json!({ "images": list }))),
+                Output::Text => say(&format!("{}\n", list.join("\n"))),
+            }
+            exit::OK
+        }
+        ImagesCommand::Save { file, flags } => {
+            let cfg = match image_config(&flags) {
+                Ok(c) => c,
+                Err(e) => return error(exit::USAGE, &e),
+            };
+            let rt = match Runtime::connect(&flags.docker_socket).await {
+                Ok(r) => r,
+                Err(e) => return error(exit::FAILED, &e.to_string()),
+            };
+            let list = crate::images::required(&cfg);
+            let mut next_report = 0u64;
+            match bundle::save(&rt, &list, &file, |n| {
+                if n >= next_report {
+                    eprintln!("[images] saved {} MiB", n / (1024 * 1024));
+                    next_report = n + 64 * 1024 * 1024;
+                }
+            })
+            .await
+            {
+                Ok(n) => {
+                    say(&format!("[images] saved {} images ({} MiB uncompressed) to {}\n", list.len(), n / (1024 * 1024), file.display()));
+                    exit::OK
+                }
+                Err(e) => error(exit::FAILED, &e.to_string()),
+            }
+        }
+        ImagesCommand::Load { file, docker_socket } => {
+            let rt = match Runtime::connect(&docker_socket).await {
+                Ok(r) => r,
+                Err(e) => return error(exit::FAILED, &e.to_string()),
+            };
+            match bundle::load(&rt, &file, |line| eprintln!("[images] {line}")).await {
+                Ok(tags) => {
+                    say(&format!("[images] loaded {} images from {}: {}\n", tags.len(), file.display(), tags.join(", ")));
+                    exit::OK
+                }
+                Err(e) => error(exit::FAILED, &e.to_string()),
+            }
+        }
+    }
+}

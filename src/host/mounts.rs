@@ -1,0 +1,60 @@
+//! Mount propagation of a path, read from a process's `mountinfo`.
+//!
+//! The kubelet container mounts `/var/lib/kubelet` rshared; Docker refuses that (or volumes
+//! silently never reach the host) unless the host path lies on a shared mount.
+
+/// Propagation of the mount that holds a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountPropagation {
+    /// Mount point holding the path.
+    pub mount_point: String,
+    /// Whether it is shared (`shared:N` in the optional fields).
+    pub shared: bool,
+}
+
+/// Find the mount holding `path` (the longest mount-point prefix; the last one wins for
+/// stacked mounts) in `mountinfo` text.
+pub fn propagation_of(mountinfo: &str, path: &str) -> Option<MountPropagation> {
+    let mut best: Option<MountPropagation> = None;
+    for line in mountinfo.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        if fields.len() < 7 {
+            continue;
+        }
+        let mp = unescape(fields[4]);
+        let holds = path == mp || mp == "/" || path.starts_with(&format!("{}/", mp.trim_end_matches('/')));
+        if !holds {
+            continue;
+        }
+        let optional = fields[6..].iter().take_while(|f| **f != "-");
+        let shared = optional.into_iter().any(|f| f.starts_with("shared:"));
+        if best.as_ref().is_none_or(|b| mp.len() >= b.mount_point.len()) {
+            best = Some(MountPropagation { mount_point: mp, shared });
+        }
+    }
+    best
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal.
+fn unescape(s: &str) -> String {
+    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INFO: &str = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n\
+30 22 0:5 / /var/lib/kubelet rw,relatime - tmpfs tmpfs rw\n\
+31 22 0:6 / /var/lib/kubelet/pods/x rw shared:9 - tmpfs tmpfs rw\n\
+32 22 0:7 / /srv/with\\040space rw master:1 - tmpfs tmpfs rw\n";
+
+    #[test]
+    fn finds_the_holding_mount() {
+        assert_eq!(propagation_of(INFO, "/etc/kubernetes").unwrap(), MountPropagation { mount_point: "/".into(), shared: true });
+        assert_eq!(propagation_of(INFO, "/var/lib/kubelet").unwrap(), MountPropagation { mount_point: "/var/lib/kubelet".into(), shared: false });
+        assert!(propagation_of(INFO, "/var/lib/kubelet/pods/x/y").unwrap().shared);
+        assert!(!propagation_of(INFO, "/var/lib/kubeletx").unwrap().mount_point.contains("kubelet"));
+        assert_eq!(propagation_of(INFO, "/srv/with space/a").unwrap().mount_point, "/srv/with space");
+    }
+}

@@ -1,0 +1,60 @@
+//! Phase `prepare-host` (kubeup's own, between preflight and certs): the host settings a
+//! containerized kubelet needs, where the user allows it (`--no-host-fixes` turns it off):
+//! kernel modules and sysctls (persisted in `/etc/modules-load.d` and `/etc/sysctl.d`, applied
+//! now), and a shared `/var/lib/kubelet` (persisted as a systemd mount unit on systemd hosts).
+//! Every file is recorded in the install record, so `reset` removes it.
+
+use super::{managed_file, Ctx, PhaseError};
+use crate::paths::{self, HostPath};
+use crate::plan::{FileKind, Plan, Step};
+
+/// Kernel modules the kubelet and CNI plugins need.
+pub const MODULES: &str = "overlay\nbr_netfilter\n";
+/// Sysctls the kubelet and kube-proxy need.
+pub const SYSCTLS: &[(&str, &str)] = &[("net.ipv4.ip_forward", "1"), ("net.bridge.bridge-nf-call-iptables", "1"), ("net.bridge.bridge-nf-call-ip6tables", "1")];
+/// Mount unit that keeps /var/lib/kubelet a shared bind mount across reboots.
+pub const KUBELET_MOUNT_UNIT: &str = "/etc/systemd/system/var-lib-kubelet.mount";
+
+/// Render the host fixes.
+pub fn render(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
+    let mut plan = Plan::default();
+    if !ctx.options.host_fixes {
+        return Ok(plan);
+    }
+    let known = |p: &str| HostPath::new(p).map_err(|e| PhaseError::Render { what: p.into(), reason: e.to_string() });
+    plan.steps.push(Step::EnsureDir { path: known("/etc/modules-load.d")?, mode: 0o755 });
+    plan.steps.push(managed_file(&ctx.view, known("/etc/modules-load.d/kubeup.conf")?, MODULES.into(), 0o644, FileKind::Config)?);
+    plan.steps.push(Step::EnsureDir { path: known("/etc/sysctl.d")?, mode: 0o755 });
+    let sysctl_file: String = SYSCTLS.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+    plan.steps.push(managed_file(
+        &ctx.view,
+        known("/etc/sysctl.d/90-kubeup.conf")?,
+        format!("# Written by kubeup; removed by `kubeup reset`.\n{sysctl_file}"),
+        0o644,
+        FileKind::Config,
+    )?);
+    plan.steps
+        .push(Step::HostCommand { summary: "load kernel modules overlay and br_netfilter".into(), script: "modprobe overlay; modprobe br_netfilter".into() });
+    let assignments: Vec<String> = SYSCTLS.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    plan.steps.push(Step::HostCommand { summary: "apply kubeup's sysctls now".into(), script: format!("sysctl -q -w {}", assignments.join(" ")) });
+    if ctx.facts.kubelet_dir_shared != Some(true) {
+        let dir = ctx.options.host_source(paths::KUBELET_DIR);
+        plan.steps.push(Step::EnsureDir { path: paths::known(paths::KUBELET_DIR), mode: 0o755 });
+        plan.steps.push(Step::HostCommand {
+            summary: format!("make {dir} a shared mount (the kubelet container mounts it rshared)"),
+            script: format!("mountpoint -q '{dir}' || mount --bind '{dir}' '{dir}'; mount --make-rshared '{dir}'"),
+        });
+        if ctx.facts.systemd {
+            let unit = "# Written by kubeup: keeps /var/lib/kubelet a shared mount for the kubelet container.\n\
+[Unit]\nDescription=Shared bind mount of /var/lib/kubelet (kubeup)\nBefore=docker.service\n\n\
+[Mount]\nWhat=/var/lib/kubelet\nWhere=/var/lib/kubelet\nType=none\nOptions=bind,rshared\n\n\
+[Install]\nWantedBy=local-fs.target\n";
+            plan.steps.push(managed_file(&ctx.view, known(KUBELET_MOUNT_UNIT)?, unit.into(), 0o644, FileKind::Config)?);
+            plan.steps.push(Step::HostCommand {
+                summary: "enable the mount unit".into(),
+                script: "systemctl daemon-reload && systemctl enable var-lib-kubelet.mount".into(),
+            });
+        }
+    }
+    Ok(plan)
+}

@@ -1,0 +1,191 @@
+//! `kubeup reset`: undo `init` exactly. Containers kubeup created and the pods the kubelet
+//! started are removed, mounts under /var/lib/kubelet unmounted, the files and directories in
+//! the install record removed, plus kubeadm's own reset list (manifests, kubeconfigs, PKI,
+//! kubelet state). etcd data is kept unless `--remove-etcd-data`. What cannot be removed is
+//! reported, not hidden.
+
+use std::collections::BTreeSet;
+
+use crate::host::exec::HostExec;
+use crate::host::{HostError, HostRoot};
+
+use crate::paths::{self, HostPath};
+use crate::record::{InstallRecord, STATE_DIR};
+use crate::runtime::{ContainerInfo, Runtime};
+
+/// kubeadm's kubeconfig files removed by reset.
+const KUBECONFIGS: [&str; 6] = ["admin.conf", "super-admin.conf", "kubelet.conf", "bootstrap-kubelet.conf", "controller-manager.conf", "scheduler.conf"];
+
+/// What reset will do.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetPlan {
+    /// Containers to remove (name, id).
+    pub containers: Vec<(String, String)>,
+    /// systemd units to disable.
+    pub units: Vec<String>,
+    /// Mount points to unmount (host paths as the host sees them), deepest first.
+    pub unmounts: Vec<String>,
+    /// Files to remove.
+    pub files: Vec<String>,
+    /// Directories to remove if empty, deepest first.
+    pub dirs: Vec<String>,
+    /// What is kept, and why.
+    pub kept: Vec<String>,
+}
+
+/// Reset options.
+#[derive(Debug, Clone)]
+pub struct ResetOptions {
+    /// Also delete the etcd data directory's contents.
+    pub remove_etcd_data: bool,
+    /// Certificate directory.
+    pub cert_dir: String,
+    /// etcd data directory.
+    pub etcd_data_dir: String,
+    /// Where the host root is on the host (for mount points and unit paths).
+    pub host_prefix: std::path::PathBuf,
+}
+
+fn walk_files(root: &HostRoot, dir: &HostPath, out: &mut BTreeSet<String>, dirs: &mut BTreeSet<String>) {
+    let Ok(real) = root.resolve(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(real) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Ok(child) = dir.join(&name) else { continue };
+        match e.file_type() {
+            Ok(t) if t.is_dir() => {
+                dirs.insert(child.to_string());
+                walk_files(root, &child, out, dirs);
+            }
+            Ok(_) => {
+                out.insert(child.to_string());
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Work out the plan from the install record, the host root, Docker and the host's mounts.
+pub async fn plan(root: &HostRoot, rt: Option<&Runtime>, mountinfo: &str, opts: &ResetOptions) -> Result<ResetPlan, HostError> {
+    let record = InstallRecord::load(root)?;
+    let mut plan = ResetPlan::default();
+    if let Some(rt) = rt {
+        let mut seen = BTreeSet::new();
+        let mut found: Vec<ContainerInfo> = Vec::new();
+        for name in record.containers.iter() {
+            if let Ok(Some(c)) = rt.find_by_name(name).await {
+                found.push(c);
+            }
+        }
+        // Pods the kubelet started through Docker (dockershim / cri-dockerd mode).
+        if let Ok(pods) = rt.list_labelled("io.kubernetes.pod.namespace").await {
+            if !found.is_empty() || !record.files.is_empty() {
+                found.extend(pods);
+            }
+        }
+        for c in found {
+            if seen.insert(c.id.clone()) {
+                plan.containers.push((c.name, c.id));
+            }
+        }
+    } else {
+        plan.kept.push("containers: Docker is not reachable, so no container was looked up".into());
+    }
+    for unit in ["kubeup-kubelet.service", "var-lib-kubelet.mount"] {
+        if root
+            .exists(&paths::known("/etc/systemd/system").join(unit).map_err(|e| HostError::Conflict { path: paths::known("/etc"), reason: e.to_string() })?)?
+        {
+            plan.units.push(unit.to_string());
+        }
+    }
+    let kubelet_dir = opts.host_prefix.join(paths::KUBELET_DIR.trim_start_matches('/')).to_string_lossy().into_owned();
+    let mut mounts: Vec<String> = mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|mp| *mp == kubelet_dir || mp.starts_with(&format!("{kubelet_dir}/")))
+        .map(str::to_string)
+        .collect();
+    mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    mounts.dedup();
+    plan.unmounts = mounts;
+
+    let mut files: BTreeSet<String> = record.files.iter().cloned().collect();
+    let mut dirs: BTreeSet<String> = record.dirs.iter().cloned().collect();
+    for k in KUBECONFIGS {
+        let p = paths::kubeconfig(k);
+        if root.exists(&p)? {
+            files.insert(p.to_string());
+        }
+    }
+    let etcd = opts.etcd_data_dir.clone();
+    for dir in [paths::MANIFESTS_DIR.to_string(), opts.cert_dir.clone(), paths::KUBELET_DIR.to_string(), STATE_DIR.to_string()] {
+        if let Ok(d) = HostPath::new(dir) {
+            walk_files(root, &d, &mut files, &mut dirs);
+        }
+    }
+    if opts.remove_etcd_data {
+        if let Ok(d) = HostPath::new(etcd.clone()) {
+            walk_files(root, &d, &mut files, &mut dirs);
+        }
+    } else {
+        let inside = |p: &String| p == &etcd || p.starts_with(&format!("{etcd}/"));
+        if files.iter().any(inside) || dirs.iter().any(inside) || root.dir_has_entries(&HostPath::new(etcd.clone()).unwrap_or(paths::known("/var/lib/etcd")))? {
+            plan.kept.push(format!("{etcd}: etcd data is kept (pass --remove-etcd-data to delete it)"));
+        }
+        files.retain(|p| !inside(p));
+        dirs.retain(|p| !inside(p));
+    }
+    dirs.insert(STATE_DIR.to_string());
+    plan.files = files.into_iter().collect();
+    let mut dirs: Vec<String> = dirs.into_iter().collect();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.matches('/').count()));
+    plan.dirs = dirs;
+    Ok(plan)
+}
+
+/// Carry out the plan; returns what could not be done.
+pub async fn execute(plan: &ResetPlan, root: &HostRoot, rt: Option<&Runtime>, exec: &HostExec) -> Vec<String> {
+    let mut failed = Vec::new();
+    for unit in &plan.units {
+        match exec.run(&format!("systemctl disable --now {unit}")) {
+            Ok(o) if o.code == 0 => {}
+            Ok(o) => failed.push(format!("systemctl disable --now {unit}: {}", o.output)),
+            Err(e) => failed.push(format!("systemctl disable --now {unit}: {e}")),
+        }
+    }
+    if let Some(rt) = rt {
+        for (name, id) in &plan.containers {
+            if let Err(e) = rt.remove(id).await {
+                failed.push(format!("container {name}: {e}"));
+            }
+        }
+    }
+    for mp in &plan.unmounts {
+        match exec.run(&format!("umount '{mp}' || umount -l '{mp}'")) {
+            Ok(o) if o.code == 0 => {}
+            Ok(o) => failed.push(format!("unmount {mp}: {}", o.output)),
+            Err(e) => failed.push(format!("unmount {mp}: {e}")),
+        }
+    }
+    for f in &plan.files {
+        let Ok(p) = HostPath::new(f.clone()) else { continue };
+        match root.resolve(&p).map(std::fs::remove_file) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Ok(Err(e)) => failed.push(format!("remove {f}: {e}")),
+            Err(e) => failed.push(format!("remove {f}: {e}")),
+        }
+    }
+    for d in &plan.dirs {
+        let Ok(p) = HostPath::new(d.clone()) else { continue };
+        if let Ok(real) = root.resolve(&p) {
+            match std::fs::remove_dir(&real) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(_) => failed.push(format!("kept directory {d}: not empty (it holds files kubeup did not create)")),
+            }
+        }
+    }
+    failed
+}
