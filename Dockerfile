@@ -1,9 +1,7 @@
-# The kubeup installer image: one statically linked binary and nothing else, so it builds with no
-# registry (no base image is pulled). Build the binary first:
-#   rustup target add x86_64-unknown-linux-musl && apt-get install musl-tools
-#   cargo build --release --target x86_64-unknown-linux-musl
-#   docker build -t kubeup .
+# The kubeup installer image: one statically linked binary and nothing else, so it builds with
+# no registry (no base image is pulled). Build it with scripts/build-image, which compiles the
+# static binary and uses a build context holding only that binary.
 FROM scratch
-COPY target/x86_64-unknown-linux-musl/release/kubeup /kubeup
+COPY kubeup /kubeup
 ENV KUBEUP_HOST_ROOT=/host
 ENTRYPOINT ["/kubeup"]

@@ -71,6 +71,7 @@ async fn environment(host: &HostFlags) -> Result<Env, u8> {
     let exec = HostExec::choose(host.host_pid, &proc_dir, root.dir());
     let host_mountinfo = std::fs::read_to_string(proc_dir.join(host.host_pid.to_string()).join("mountinfo")).ok();
     facts.kubelet_dir_shared = host_mountinfo.as_deref().and_then(|mi| observe::shared(mi, &mapping.source(crate::paths::KUBELET_DIR)));
+    facts.host_mountinfo = host_mountinfo;
     facts.docker = Some(match &docker {
         Ok(rt) => rt.facts().await.map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),

@@ -128,11 +128,10 @@ pub async fn plan(root: &HostRoot, rt: Option<&Runtime>, mountinfo: &str, opts: 
         if let Ok(d) = HostPath::new(etcd.clone()) {
             walk_files(root, &d, &mut files, &mut dirs);
         }
-    } else {
+    } else if root.dir_has_entries(&HostPath::new(etcd.clone()).unwrap_or(paths::known("/var/lib/etcd")))? {
+        // An empty data directory kubeup created holds no data and goes like the rest.
         let inside = |p: &String| p == &etcd || p.starts_with(&format!("{etcd}/"));
-        if files.iter().any(inside) || dirs.iter().any(inside) || root.dir_has_entries(&HostPath::new(etcd.clone()).unwrap_or(paths::known("/var/lib/etcd")))? {
-            plan.kept.push(format!("{etcd}: etcd data is kept (pass --remove-etcd-data to delete it)"));
-        }
+        plan.kept.push(format!("{etcd}: etcd data is kept (pass --remove-etcd-data to delete it)"));
         files.retain(|p| !inside(p));
         dirs.retain(|p| !inside(p));
     }
@@ -168,6 +167,20 @@ pub async fn execute(plan: &ResetPlan, root: &HostRoot, rt: Option<&Runtime>, ex
             Err(e) => failed.push(format!("unmount {mp}: {e}")),
         }
     }
+    // kubeup's own mount namespace may hold copies of those mounts (a container started while
+    // they existed gets them with its -v /:/host); detach them here too, or the directory stays busy.
+    let own = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    if let Ok(kubelet_dir) = root.resolve(&paths::known(paths::KUBELET_DIR)) {
+        let prefix = kubelet_dir.to_string_lossy().into_owned();
+        let mut own_mounts: Vec<&str> =
+            own.lines().filter_map(|l| l.split(' ').nth(4)).filter(|m| *m == prefix || m.starts_with(&format!("{prefix}/"))).collect();
+        own_mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in own_mounts {
+            if let Err(e) = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH) {
+                failed.push(format!("unmount {m} in kubeup's own mount namespace: {e}"));
+            }
+        }
+    }
     for f in &plan.files {
         let Ok(p) = HostPath::new(f.clone()) else { continue };
         match root.resolve(&p).map(std::fs::remove_file) {
@@ -183,7 +196,10 @@ pub async fn execute(plan: &ResetPlan, root: &HostRoot, rt: Option<&Runtime>, ex
             match std::fs::remove_dir(&real) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(_) => failed.push(format!("kept directory {d}: not empty (it holds files kubeup did not create)")),
+                Err(e) if e.raw_os_error() == Some(nix::libc::ENOTEMPTY) => {
+                    failed.push(format!("kept directory {d}: not empty (it holds files kubeup did not create)"))
+                }
+                Err(e) => failed.push(format!("remove directory {d}: {e}")),
             }
         }
     }

@@ -178,6 +178,7 @@ pub fn run_init(
 fn apply_plans(root: &HostRoot, plans: &[PhasePlan]) -> Result<Changes, WorkflowError> {
     let lock = HostLock::acquire(root).map_err(|source| WorkflowError::Apply { phase: "lock".into(), source, rollback_failures: vec![] })?;
     let mut record = InstallRecord::load(root).map_err(|source| WorkflowError::Apply { phase: "install record".into(), source, rollback_failures: vec![] })?;
+    record.add_created(&[], &lock.created_dirs(root));
     let mut applier = Applier::new(root);
     let fault_after_phase = std::env::var("KUBEUP_FAULT_AFTER_PHASE").ok();
     for p in plans {

@@ -49,7 +49,7 @@ fn render_all(version: &str, tag: &str) {
     check(&format!("kubelet-config-{tag}.yaml"), &kc);
     let flags = kubelet_config::kubelet_flags(&c, Some("cp-1"));
     check(&format!("kubeadm-flags-{tag}.env"), &kubelet_config::kubeadm_flags_env(&flags));
-    let spec = container::kubelet_container(&c, "kubeup-kubelet", &flags, kc.as_bytes(), true);
+    let spec = container::kubelet_container(&c, "kubeup-kubelet", &flags, kc.as_bytes(), true, |_| true);
     check(&format!("kubelet-container-{tag}.json"), &format!("{:#}\n", serde_json::to_value(&spec).unwrap()));
     check(&format!("kubelet-unit-{tag}.service"), &unit::kubelet_unit(&spec));
 }

@@ -50,6 +50,16 @@ impl HostLock {
         Ok(HostLock { _lock: lock, created })
     }
 
+    /// Directories acquiring the lock created, as host paths (for the install record).
+    pub fn created_dirs(&self, root: &HostRoot) -> Vec<crate::paths::HostPath> {
+        self.created
+            .iter()
+            .filter(|p| p.is_dir())
+            .filter_map(|p| p.strip_prefix(root.dir()).ok())
+            .filter_map(|rel| crate::paths::HostPath::new(format!("/{}", rel.display())).ok())
+            .collect()
+    }
+
     /// Release and remove what acquiring created (after a rolled-back run).
     pub fn discard(self) {
         let created = self.created.clone();

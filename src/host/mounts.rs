@@ -10,6 +10,8 @@ pub struct MountPropagation {
     pub mount_point: String,
     /// Whether it is shared (`shared:N` in the optional fields).
     pub shared: bool,
+    /// Whether it receives propagation from a peer group (`master:N`).
+    pub slave: bool,
 }
 
 /// Find the mount holding `path` (the longest mount-point prefix; the last one wins for
@@ -26,10 +28,11 @@ pub fn propagation_of(mountinfo: &str, path: &str) -> Option<MountPropagation> {
         if !holds {
             continue;
         }
-        let optional = fields[6..].iter().take_while(|f| **f != "-");
-        let shared = optional.into_iter().any(|f| f.starts_with("shared:"));
+        let optional: Vec<&&str> = fields[6..].iter().take_while(|f| **f != "-").collect();
+        let shared = optional.iter().any(|f| f.starts_with("shared:"));
+        let slave = optional.iter().any(|f| f.starts_with("master:"));
         if best.as_ref().is_none_or(|b| mp.len() >= b.mount_point.len()) {
-            best = Some(MountPropagation { mount_point: mp, shared });
+            best = Some(MountPropagation { mount_point: mp, shared, slave });
         }
     }
     best
@@ -51,8 +54,8 @@ mod tests {
 
     #[test]
     fn finds_the_holding_mount() {
-        assert_eq!(propagation_of(INFO, "/etc/kubernetes").unwrap(), MountPropagation { mount_point: "/".into(), shared: true });
-        assert_eq!(propagation_of(INFO, "/var/lib/kubelet").unwrap(), MountPropagation { mount_point: "/var/lib/kubelet".into(), shared: false });
+        assert_eq!(propagation_of(INFO, "/etc/kubernetes").unwrap(), MountPropagation { mount_point: "/".into(), shared: true, slave: false });
+        assert_eq!(propagation_of(INFO, "/var/lib/kubelet").unwrap(), MountPropagation { mount_point: "/var/lib/kubelet".into(), shared: false, slave: false });
         assert!(propagation_of(INFO, "/var/lib/kubelet/pods/x/y").unwrap().shared);
         assert!(!propagation_of(INFO, "/var/lib/kubeletx").unwrap().mount_point.contains("kubelet"));
         assert_eq!(propagation_of(INFO, "/srv/with space/a").unwrap().mount_point, "/srv/with space");

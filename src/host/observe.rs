@@ -44,6 +44,8 @@ pub struct HostFacts {
     pub kubelet_dir_shared: Option<bool>,
     /// CRI sockets present in the host root (containerd's, cri-dockerd's).
     pub cri_sockets: Vec<String>,
+    /// The host process's mount table (filled in by the caller), for propagation decisions.
+    pub host_mountinfo: Option<String>,
     /// What Docker said, or why it could not be asked (filled in by the caller).
     pub docker: Option<Result<crate::runtime::DockerFacts, String>>,
 }
@@ -79,6 +81,7 @@ pub fn observe(root: &HostRoot, proc_dir: &Path) -> HostFacts {
         bridge_nf_call_iptables: read("sys/net/bridge/bridge-nf-call-iptables").map(|s| s.trim().to_string()),
         kubelet_dir_shared: None,
         cri_sockets: CRI_SOCKETS.iter().filter(|s| answers(root, s)).map(|s| s.to_string()).collect(),
+        host_mountinfo: None,
         docker: None,
         addresses,
     }

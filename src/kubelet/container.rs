@@ -72,7 +72,16 @@ fn bind(path: &str, read_only: bool, propagation: Option<Propagation>) -> BindMo
 /// The kubelet container for this node (recipe of `containerized-kubelet.md` §8.3).
 /// `kubelet_config` is the rendered config.yaml; it is part of the hash so that a changed
 /// configuration recreates the container.
-pub fn kubelet_container(cfg: &Config, name: &str, flags: &BTreeMap<String, String>, kubelet_config: &[u8], has_machine_id: bool) -> ContainerSpec {
+/// `can_receive(path)` tells whether a host path lies on a shared or slave mount: Docker refuses
+/// `rslave` for any other source, so such mounts fall back to private propagation.
+pub fn kubelet_container(
+    cfg: &Config,
+    name: &str,
+    flags: &BTreeMap<String, String>,
+    kubelet_config: &[u8],
+    has_machine_id: bool,
+    can_receive: impl Fn(&str) -> bool,
+) -> ContainerSpec {
     let mut mounts = vec![
         bind(paths::KUBELET_DIR, false, Some(Propagation::Rshared)),
         bind("/var/lib/containerd", false, Some(Propagation::Rslave)),
@@ -87,8 +96,13 @@ pub fn kubelet_container(cfg: &Config, name: &str, flags: &BTreeMap<String, Stri
         bind("/var/lib/cni", false, None),
         bind("/lib/modules", true, None),
         bind("/etc/machine-id", true, None),
-        bind("/usr/libexec/kubernetes/kubelet-plugins", false, Some(Propagation::Rshared)),
+        bind("/usr/libexec/kubernetes/kubelet-plugins", false, Some(Propagation::Rslave)),
     ];
+    for m in &mut mounts {
+        if m.propagation == Some(Propagation::Rslave) && !can_receive(&m.source) {
+            m.propagation = None;
+        }
+    }
     if !has_machine_id {
         mounts.retain(|m| m.source != "/etc/machine-id");
     }

@@ -2,6 +2,7 @@
 //! the systemd unit on systemd hosts, and the kubelet container itself.
 
 use super::{managed_file, Ctx, PhaseError};
+use crate::host::mounts::propagation_of;
 use crate::kubelet::{config, container, unit};
 use crate::paths::{self, HostPath};
 use crate::plan::{FileKind, Plan, Step};
@@ -14,8 +15,24 @@ pub fn render(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
     let flags = config::kubelet_flags(cfg, ctx.facts.defaults.hostname.as_deref());
     let has_machine_id = ctx.view.exists(&paths::known("/etc/machine-id"))?;
     let name = format!("{}-{}", ctx.options.container_prefix, container::KUBELET_CONTAINER_SUFFIX);
-    let mut spec = container::kubelet_container(cfg, &name, &flags, kc_yaml.as_bytes(), has_machine_id);
+    let can_receive = |path: &str| match &ctx.facts.host_mountinfo {
+        Some(mi) => propagation_of(mi, &ctx.options.host_source(path)).is_some_and(|m| m.shared || m.slave),
+        None => true,
+    };
+    let mut spec = container::kubelet_container(cfg, &name, &flags, kc_yaml.as_bytes(), has_machine_id, can_receive);
     let mut steps = vec![Step::EnsureDir { path: paths::known(paths::MANIFESTS_DIR), mode: 0o700 }];
+    let private: Vec<&str> =
+        spec.mounts.iter().filter(|m| m.propagation.is_none() && !m.read_only && !can_receive(&m.source)).map(|m| m.source.as_str()).collect();
+    if !private.is_empty() {
+        steps.push(Step::Check {
+            name: "MountPropagation".into(),
+            severity: crate::plan::Severity::Warning,
+            message: format!(
+                "{} are on private mounts of the host, so the kubelet container binds them without propagation (mounts made later on the host will not show inside); `mount --make-rshared /` on the host allows rslave",
+                private.join(", ")
+            ),
+        });
+    }
     // Docker refuses to bind-mount a source that does not exist: create the missing
     // directories (on a real host only the CNI and plugin directories are usually missing).
     for m in &spec.mounts {

@@ -26,17 +26,22 @@ pub fn render(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
     plan.steps.push(managed_file(&ctx.view, known("/etc/modules-load.d/kubeup.conf")?, MODULES.into(), 0o644, FileKind::Config)?);
     plan.steps.push(Step::EnsureDir { path: known("/etc/sysctl.d")?, mode: 0o755 });
     let sysctl_file: String = SYSCTLS.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
-    plan.steps.push(managed_file(
-        &ctx.view,
-        known("/etc/sysctl.d/90-kubeup.conf")?,
-        format!("# Written by kubeup; removed by `kubeup reset`.\n{sysctl_file}"),
-        0o644,
-        FileKind::Config,
-    )?);
-    plan.steps
-        .push(Step::HostCommand { summary: "load kernel modules overlay and br_netfilter".into(), script: "modprobe overlay; modprobe br_netfilter".into() });
+    let sysctl_text = format!("# Written by kubeup; removed by `kubeup reset`.\n{sysctl_file}");
+    plan.steps.push(managed_file(&ctx.view, known("/etc/sysctl.d/90-kubeup.conf")?, sysctl_text, 0o644, FileKind::Config)?);
+    // Only what is missing is changed: a module already loaded or built in is not probed, a
+    // sysctl that already has the value is not written.
+    plan.steps.push(Step::HostCommand {
+        summary: "load kernel modules overlay and br_netfilter if missing".into(),
+        script: "grep -qw overlay /proc/filesystems || modprobe overlay || exit 1; [ -d /proc/sys/net/bridge ] || modprobe br_netfilter || exit 1".into(),
+    });
     let assignments: Vec<String> = SYSCTLS.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    plan.steps.push(Step::HostCommand { summary: "apply kubeup's sysctls now".into(), script: format!("sysctl -q -w {}", assignments.join(" ")) });
+    plan.steps.push(Step::HostCommand {
+        summary: "apply kubeup's sysctls where they differ".into(),
+        script: format!(
+            "for kv in {}; do k=${{kv%%=*}}; v=${{kv#*=}}; [ \"$(sysctl -n $k 2>/dev/null)\" = \"$v\" ] || sysctl -q -w \"$kv\" || exit 1; done",
+            assignments.join(" ")
+        ),
+    });
     if ctx.facts.kubelet_dir_shared != Some(true) {
         let dir = ctx.options.host_source(paths::KUBELET_DIR);
         plan.steps.push(Step::EnsureDir { path: paths::known(paths::KUBELET_DIR), mode: 0o755 });

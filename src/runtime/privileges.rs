@@ -53,6 +53,9 @@ pub const CAP_NAMES: [&str; 41] = [
     "CHECKPOINT_RESTORE",
 ];
 
+/// The highest capability number every supported Docker (API 1.41) knows: CAP_AUDIT_READ.
+pub const DOCKER_KNOWN_LAST_CAP: u32 = 37;
+
 /// The privilege a container gets.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "mode", rename_all = "kebab-case")]
@@ -72,7 +75,9 @@ impl Privileges {
         let bnd = status.lines().find_map(|l| l.strip_prefix("CapBnd:")).and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
         let last: u32 = cap_last_cap.trim().parse().unwrap_or(40);
         let Some(bnd) = bnd else { return Privileges::Full };
-        let missing: Vec<String> = (0..=last.min(63))
+        // Capabilities newer than CAP_AUDIT_READ (37) are unknown to Docker 20.10, which refuses
+        // to drop what it does not know and never grants them anyway.
+        let missing: Vec<String> = (0..=last.min(DOCKER_KNOWN_LAST_CAP))
             .filter(|c| bnd & (1u64 << c) == 0)
             .map(|c| CAP_NAMES.get(c as usize).map(|n| n.to_string()).unwrap_or(format!("CAP_{c}")))
             .collect();

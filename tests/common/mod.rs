@@ -81,8 +81,11 @@ pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, (u32, Option<Vec<u8>>)> {
             if m.is_dir() {
                 out.insert(rel, (m.permissions().mode() & 0o7777, None));
                 walk(base, &p, out);
-            } else {
+            } else if m.is_file() {
                 out.insert(rel, (m.permissions().mode() & 0o7777, Some(std::fs::read(&p).unwrap())));
+            } else {
+                // Sockets, links: their presence and mode only.
+                out.insert(rel, (m.permissions().mode() & 0o7777, Some(b"<special>".to_vec())));
             }
         }
     }
