@@ -104,12 +104,22 @@ pub enum Output {
 #[derive(Debug, Subcommand)]
 pub enum ImagesCommand {
     /// List every image a node needs for this configuration.
-    List(ImageFlags),
+    List {
+        /// Which images.
+        #[command(flatten)]
+        flags: ImageFlags,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
     /// Save those images from Docker into a gzipped bundle.
     Save {
         /// Bundle file to write.
         #[arg(short = 'o', long = "output-file", value_name = "FILE")]
         file: PathBuf,
+        /// Save exactly these images instead of the configuration's set (repeatable).
+        #[arg(long = "image", value_name = "IMAGE")]
+        images: Vec<String>,
         /// Which images.
         #[command(flatten)]
         flags: ImageFlags,
@@ -142,9 +152,6 @@ pub struct ImageFlags {
     /// Docker socket.
     #[arg(long, value_name = "PATH", default_value = "/var/run/docker.sock", env = "KUBEUP_DOCKER_SOCKET")]
     pub docker_socket: PathBuf,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t = Output::Text)]
-    pub output: Output,
 }
 
 /// `kubeup reset` flags.
@@ -369,4 +376,15 @@ pub fn say(text: &str) {
 /// Print an error and return its exit code.
 pub fn error(code: u8, msg: &str) -> u8 {
     fail(code, msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

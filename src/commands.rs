@@ -124,7 +124,7 @@ pub async fn init(flags: &InitFlags, selection: Selection) -> u8 {
         Ok(r) => r,
         Err(e) => {
             let code = match e {
-                WorkflowError::Preflight(_) => exit::PREFLIGHT,
+                WorkflowError::Preflight(..) => exit::PREFLIGHT,
                 WorkflowError::UnknownPhase(_) | WorkflowError::UnknownChild { .. } => exit::USAGE,
                 WorkflowError::NotImplemented(_) => exit::INCOMPLETE,
                 _ => exit::FAILED,
@@ -180,6 +180,10 @@ async fn run_effects(report: &mut Report, env: &Env, labels: &BTreeMap<String, S
                         let mut record = InstallRecord::load(&env.root).map_err(|e| e.to_string())?;
                         if record.containers.insert(spec.name.clone()) {
                             record.save(&env.root).map_err(|e| e.to_string())?;
+                        }
+                        if std::env::var("KUBEUP_FAULT_AFTER_PHASE").as_deref() == Ok("kubelet-start/container") {
+                            // Test hook: die like `kill -9` right after the container started.
+                            std::process::exit(137);
                         }
                         let verb = match outcome {
                             ContainerOutcome::Created => "created and started",
@@ -332,19 +336,19 @@ fn image_config(flags: &ImageFlags) -> Result<config::Config, String> {
 /// `kubeup images …`.
 pub async fn images(cmd: ImagesCommand) -> u8 {
     match cmd {
-        ImagesCommand::List(flags) => {
+        ImagesCommand::List { flags, output } => {
             let cfg = match image_config(&flags) {
                 Ok(c) => c,
                 Err(e) => return error(exit::USAGE, &e),
             };
             let list = crate::images::required(&cfg);
-            match flags.output {
+            match output {
                 Output::Json => say(&format!("{:#}\n", serde_json::json!({ "images": list }))),
                 Output::Text => say(&format!("{}\n", list.join("\n"))),
             }
             exit::OK
         }
-        ImagesCommand::Save { file, flags } => {
+        ImagesCommand::Save { file, images, flags } => {
             let cfg = match image_config(&flags) {
                 Ok(c) => c,
                 Err(e) => return error(exit::USAGE, &e),
@@ -353,7 +357,7 @@ pub async fn images(cmd: ImagesCommand) -> u8 {
                 Ok(r) => r,
                 Err(e) => return error(exit::FAILED, &e.to_string()),
             };
-            let list = crate::images::required(&cfg);
+            let list = if images.is_empty() { crate::images::required(&cfg) } else { images };
             let mut next_report = 0u64;
             match bundle::save(&rt, &list, &file, |n| {
                 if n >= next_report {

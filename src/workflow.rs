@@ -72,9 +72,9 @@ pub enum WorkflowError {
     /// A phase run explicitly that this version cannot run.
     #[error("phase {0} is not implemented in this version of kubeup")]
     NotImplemented(String),
-    /// Preflight found errors.
-    #[error("[preflight] some fatal errors occurred:\n{}\nfix them, or make a check non-fatal with --ignore-preflight-errors=<name>[,…] (or all)", .0.join("\n"))]
-    Preflight(Vec<String>),
+    /// Preflight found errors (the warnings are shown with them).
+    #[error("{}[preflight] some fatal errors occurred:\n{}\nfix them, or make a check non-fatal with --ignore-preflight-errors=<name>[,…] (or all)", warnings_block(.1), .0.join("\n"))]
+    Preflight(Vec<String>, Vec<String>),
     /// A phase could not be rendered; nothing was written.
     #[error("error execution phase {phase}: {source}\nnothing on the host was changed")]
     Render {
@@ -95,6 +95,10 @@ pub enum WorkflowError {
         /// What could not be undone.
         rollback_failures: Vec<String>,
     },
+}
+
+fn warnings_block(warnings: &[String]) -> String {
+    warnings.iter().map(|w| format!("{w}\n")).collect()
 }
 
 fn rollback_note(failures: &[String]) -> String {
@@ -136,6 +140,7 @@ pub fn run_init(
     let mut timings = Vec::new();
     let mut stop = None;
     let mut preflight_errors = Vec::new();
+    let mut preflight_warnings = Vec::new();
     for (def, child) in phases {
         let Some(render) = def.render else {
             stop = Some(Stop { phase: def.name.into(), reason: format!("phase {} is not implemented in this version of kubeup", def.name) });
@@ -148,14 +153,16 @@ pub fn run_init(
         tracing::debug!(phase = def.name, ms = started.elapsed().as_millis() as u64, "rendered");
         overlay.add(&plan);
         for s in &plan.steps {
-            if let Step::Check { name, severity: Severity::Error, message } = s {
-                preflight_errors.push(format!("\t[ERROR {name}]: {message}"));
+            match s {
+                Step::Check { name, severity: Severity::Error, message } => preflight_errors.push(format!("\t[ERROR {name}]: {message}")),
+                Step::Check { name, severity: Severity::Warning, message } => preflight_warnings.push(format!("\t[WARNING {name}]: {message}")),
+                _ => {}
             }
         }
         let starts_container = plan.steps.iter().any(|s| matches!(s, Step::RunContainer(_)));
         plans.push(PhasePlan { phase: phase_id(def.name, child.as_deref()), plan });
         if !preflight_errors.is_empty() && !dry_run {
-            return Err(WorkflowError::Preflight(preflight_errors));
+            return Err(WorkflowError::Preflight(preflight_errors, preflight_warnings));
         }
         // Every later phase needs the running kubelet, which the caller starts from this plan
         // (a dry run only shows it): the phases after it are not implemented yet.

@@ -98,14 +98,18 @@ fn installer_image_lays_down_the_node_starts_the_kubelet_container_and_reset_und
     let prefix = format!("kubeup-test-{id}");
     let kubelet = format!("{prefix}-kubelet");
 
-    let docker_run = |args: &[&str]| -> Run {
+    let docker_run_env = |env: &[&str], args: &[&str]| -> Run {
         let mut c = Command::new("docker");
         c.args(["run", "--rm", "--label", &label, "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE"]);
+        for e in env {
+            c.args(["-e", e]);
+        }
         c.args(["--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined", "--net=host", "--pid=host"]);
         c.args(["-v", &format!("{}:/host", root.path().display()), "-v", "/var/run/docker.sock:/var/run/docker.sock", &installer]);
         c.args(args);
         Run::from(c.output().unwrap())
     };
+    let docker_run = |args: &[&str]| docker_run_env(&[], args);
     let init_args = |extra: &[&str]| -> Vec<String> {
         let mut v: Vec<String> = [
             "init",
@@ -131,18 +135,30 @@ fn installer_image_lays_down_the_node_starts_the_kubelet_container_and_reset_und
         v
     };
 
-    // First run: the node's files, the host fixes, the kubelet container.
+    // Killed right after a phase, then after the container started: each re-run completes,
+    // no key is regenerated and no second container appears.
     let args = init_args(&[]);
-    let r = docker_run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = docker_run_env(&["KUBEUP_FAULT_AFTER_PHASE=kubeconfig"], &argv);
+    assert_eq!(r.code, 137, "killed after kubeconfig: {}\n{}", r.stdout, r.stderr);
+    let ca_key = std::fs::read(host(root.path(), "/etc/kubernetes/pki/ca.key")).unwrap();
+    assert!(!host(root.path(), "/etc/kubernetes/manifests/etcd.yaml").exists(), "phases after the kill point ran");
+    let r = docker_run_env(&["KUBEUP_FAULT_AFTER_PHASE=kubelet-start/container"], &argv);
+    assert_eq!(r.code, 137, "killed after the container started: {}\n{}", r.stdout, r.stderr);
+
+    // The run that completes: the node's files, the host fixes, the kubelet container.
+    let r = docker_run(&argv);
     assert_eq!(r.code, 4, "init should stop at wait-control-plane:\n{}\n{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains(&format!("container {kubelet} created and started")), "{}", r.stdout);
+    assert!(r.stdout.contains(&format!("container {kubelet} already running with this configuration; kept")), "{}", r.stdout);
+    assert_eq!(std::fs::read(host(root.path(), "/etc/kubernetes/pki/ca.key")).unwrap(), ca_key, "a re-run regenerated the CA key");
+    let containers = tool("docker", &["ps", "-aq", "--filter", &format!("label={label}"), "--filter", "label=io.kubeup.component=kubelet"]).1;
+    assert_eq!(containers.split_whitespace().count(), 1, "exactly one kubelet container");
     assert!(
         r.stdout.contains("not --privileged: this host's capability bounding set lacks CAP_SYS_RESOURCE"),
         "kubeup must say what privilege it gave: {}",
         r.stdout
     );
     assert!(r.stdout.contains(&format!("host commands run in the namespaces of process {host_pid}")), "{}", r.stdout);
-    assert!(r.stdout.contains("a shared mount"), "the kubelet directory is made shared: {}", r.stdout);
     assert!(host(root.path(), "/etc/kubernetes/manifests/kube-apiserver.yaml").exists());
     assert!(host(root.path(), "/etc/sysctl.d/90-kubeup.conf").exists());
 
@@ -177,8 +193,8 @@ fn installer_image_lays_down_the_node_starts_the_kubelet_container_and_reset_und
     let container_id = c["Id"].as_str().unwrap().to_string();
     let after_first = snapshot(root.path());
 
-    // Second run: nothing changes, the same container is kept.
-    let r = docker_run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    // Another run: nothing changes, the same container is kept.
+    let r = docker_run(&argv);
     assert_eq!(r.code, 4, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("0 files created, 0 replaced"), "{}", r.stdout);
     assert!(r.stdout.contains("already running with this configuration; kept"), "{}", r.stdout);
