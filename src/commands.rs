@@ -76,6 +76,7 @@ async fn environment(host: &HostFlags) -> Result<Env, u8> {
         Ok(rt) => rt.facts().await.map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     });
+    facts.defaults.cri_socket = facts.cri_sockets.first().map(|s| format!("unix://{s}"));
     if let Some(Ok(d)) = &facts.docker {
         facts.defaults.cgroup_driver = Some(d.cgroup_driver.clone()).filter(|d| d == "systemd" || d == "cgroupfs");
     }
@@ -311,9 +312,12 @@ pub async fn reset(flags: &ResetFlags) -> u8 {
         Ok(l) => l,
         Err(e) => return error(exit::FAILED, &e.to_string()),
     };
-    let failed = crate::reset::execute(&plan, &env.root, env.docker.as_ref(), &env.exec).await;
+    let (failed, notices) = crate::reset::execute(&plan, &env.root, env.docker.as_ref(), &env.exec).await;
     if flags.output == Output::Text {
         show(&plan, "removed:");
+    }
+    for n in &notices {
+        say(&format!("[reset] {n}\n"));
     }
     if failed.is_empty() {
         say("[reset] done\n");
@@ -329,7 +333,7 @@ fn image_config(flags: &ImageFlags) -> Result<config::Config, String> {
     let mut layer = layer;
     layer.node.kubelet_image = flags.kubelet_image.clone();
     // The node's identity does not change the image set.
-    let host = HostDefaults { hostname: Some("node".into()), address: Some(std::net::Ipv4Addr::LOCALHOST.into()), cgroup_driver: None };
+    let host = HostDefaults { hostname: Some("node".into()), address: Some(std::net::Ipv4Addr::LOCALHOST.into()), cgroup_driver: None, cri_socket: None };
     config::resolve(file, &layer, &host).map_err(|e| e.to_string())
 }
 

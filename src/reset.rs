@@ -30,6 +30,8 @@ pub struct ResetPlan {
     pub files: Vec<String>,
     /// Directories to remove if empty, deepest first.
     pub dirs: Vec<String>,
+    /// The CRI socket (as the host sees it) whose pods are removed, if one exists.
+    pub cri_socket: Option<String>,
     /// What is kept, and why.
     pub kept: Vec<String>,
 }
@@ -109,6 +111,12 @@ pub async fn plan(root: &HostRoot, rt: Option<&Runtime>, mountinfo: &str, opts: 
     mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
     mounts.dedup();
     plan.unmounts = mounts;
+    for sock in crate::host::observe::CRI_SOCKETS.iter().filter(|s| !s.contains("cri-dockerd")) {
+        if root.exists(&paths::known(sock))? {
+            plan.cri_socket = Some(opts.host_prefix.join(sock.trim_start_matches('/')).to_string_lossy().into_owned());
+            break;
+        }
+    }
 
     let mut files: BTreeSet<String> = record.files.iter().cloned().collect();
     let mut dirs: BTreeSet<String> = record.dirs.iter().cloned().collect();
@@ -143,9 +151,10 @@ pub async fn plan(root: &HostRoot, rt: Option<&Runtime>, mountinfo: &str, opts: 
     Ok(plan)
 }
 
-/// Carry out the plan; returns what could not be done.
-pub async fn execute(plan: &ResetPlan, root: &HostRoot, rt: Option<&Runtime>, exec: &HostExec) -> Vec<String> {
+/// Carry out the plan; returns what could not be done, and notices about best-effort steps.
+pub async fn execute(plan: &ResetPlan, root: &HostRoot, rt: Option<&Runtime>, exec: &HostExec) -> (Vec<String>, Vec<String>) {
     let mut failed = Vec::new();
+    let mut notices = Vec::new();
     for unit in &plan.units {
         match exec.run(&format!("systemctl disable --now {unit}")) {
             Ok(o) if o.code == 0 => {}
@@ -158,6 +167,24 @@ pub async fn execute(plan: &ResetPlan, root: &HostRoot, rt: Option<&Runtime>, ex
             if let Err(e) = rt.remove(id).await {
                 failed.push(format!("container {name}: {e}"));
             }
+        }
+    }
+    // Pods the kubelet started through containerd's CRI are not Docker containers: remove
+    // them with the host's crictl or ctr, against the socket the kubelet used. This is best
+    // effort and never fails the reset; the result is reported.
+    if let Some(sock) = &plan.cri_socket {
+        let script = format!(
+            "if command -v crictl >/dev/null 2>&1; then timeout 30 crictl --runtime-endpoint unix://{sock} --timeout 5s rmp -fa; \
+             elif command -v ctr >/dev/null 2>&1; then ids=$(timeout 5 ctr --address {sock} -n k8s.io containers ls -q) || exit 4; for c in $ids; do \
+             ctr --address {sock} -n k8s.io tasks kill -s SIGKILL $c; ctr --address {sock} -n k8s.io tasks rm -f $c; ctr --address {sock} -n k8s.io containers rm $c; done; \
+             else exit 3; fi"
+        );
+        match exec.run(&script) {
+            Ok(o) if o.code == 0 => notices.push(format!("pods in the CRI runtime at {sock} removed")),
+            Ok(o) if o.code == 3 => notices.push(format!("pods in the CRI runtime at {sock} were not removed: neither crictl nor ctr is on the host")),
+            Ok(o) if o.code == 4 => notices.push(format!("pods in the CRI runtime at {sock} were not removed: the runtime did not answer within 5 s")),
+            Ok(o) => notices.push(format!("pods in the CRI runtime at {sock} could not be removed: {}", o.output)),
+            Err(e) => notices.push(format!("pods in the CRI runtime at {sock} could not be removed: {e}")),
         }
     }
     for mp in &plan.unmounts {
@@ -203,5 +230,5 @@ pub async fn execute(plan: &ResetPlan, root: &HostRoot, rt: Option<&Runtime>, ex
             }
         }
     }
-    failed
+    (failed, notices)
 }

@@ -249,6 +249,8 @@ fn the_installer_says_what_its_docker_run_line_lacks() {
     assert!(r.code != 0 && r.stderr.contains("-v /var/run/docker.sock:/var/run/docker.sock"), "{}", r.stderr);
     let r = base(&["-v", &vol, "-v", "/var/run/docker.sock:/var/run/docker.sock", "--pid=host", "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE"]);
     assert!(r.code != 0 && r.stderr.contains("--net=host"), "{}", r.stderr);
+    let r = base(&["-v", &vol, "-v", "/var/run/docker.sock:/var/run/docker.sock", "--net=host", "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE"]);
+    assert!(r.code != 0 && r.stderr.contains("--pid=host"), "{}", r.stderr);
     let r = base(&["-v", &vol, "-v", "/var/run/docker.sock:/var/run/docker.sock", "--net=host", "--pid=host"]);
     assert!(r.code != 0 && r.stderr.contains("--privileged"), "{}", r.stderr);
     let (ok, help) = tool("docker", &["run", "--rm", "--label", &label, &installer, "--help"]);

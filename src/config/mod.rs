@@ -348,6 +348,8 @@ pub struct HostDefaults {
     pub address: Option<IpAddr>,
     /// The container runtime's cgroup driver, when known (Docker's `info`).
     pub cgroup_driver: Option<String>,
+    /// The CRI socket found answering on the host (containerd's, CRI-O's or cri-dockerd's).
+    pub cri_socket: Option<String>,
 }
 
 /// Where the API server is reached: host (IP or DNS name) and port.

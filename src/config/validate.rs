@@ -159,7 +159,8 @@ pub(super) fn resolve(s: Settings, host: &HostDefaults) -> Result<Config, Config
     if cgroup_driver != "systemd" && cgroup_driver != "cgroupfs" {
         return Err(invalid("node.cgroupDriver", format!("{cgroup_driver:?} must be systemd or cgroupfs")));
     }
-    let cri_socket = s.node.cri_socket.clone().unwrap_or_default();
+    // Like kubeadm: the socket that answers on this host, containerd's when none is known.
+    let cri_socket = s.node.cri_socket.clone().or_else(|| host.cri_socket.clone()).unwrap_or_else(|| super::DEFAULT_CRI_SOCKET.into());
     if !cri_socket.starts_with("unix:///") {
         return Err(invalid("node.criSocket", format!("{cri_socket:?} must be a unix socket URL, e.g. unix:///run/containerd/containerd.sock")));
     }

@@ -25,6 +25,8 @@ pub struct HostFacts {
     pub ca_cert_dirs: Vec<String>,
     /// The host runs systemd.
     pub systemd: bool,
+    /// Whether the host's /etc/hosts names this host (kubeadm's Hostname check, without DNS).
+    pub hosts_file: Option<String>,
     /// The host's resolv.conf for pods when systemd-resolved runs.
     pub resolv_conf: Option<String>,
     /// Effective user id of kubeup.
@@ -69,6 +71,7 @@ pub fn observe(root: &HostRoot, proc_dir: &Path) -> HostFacts {
             address: default_route_address(&read("net/route").unwrap_or_default())
                 .or_else(|| addresses.iter().copied().find(|a| a.is_ipv4() && !a.is_loopback())),
             cgroup_driver: None,
+            cri_socket: None,
         },
         ca_cert_dirs: CA_CERT_DIRS.iter().filter(|d| exists(d)).map(|d| d.to_string()).collect(),
         systemd: exists(paths::SYSTEMD_RUNTIME_DIR),
@@ -82,6 +85,7 @@ pub fn observe(root: &HostRoot, proc_dir: &Path) -> HostFacts {
         kubelet_dir_shared: None,
         cri_sockets: CRI_SOCKETS.iter().filter(|s| answers(root, s)).map(|s| s.to_string()).collect(),
         host_mountinfo: None,
+        hosts_file: HostPath::new("/etc/hosts").ok().and_then(|p| root.read(&p).ok().flatten()).map(|b| String::from_utf8_lossy(&b).into_owned()),
         docker: None,
         addresses,
     }

@@ -128,6 +128,18 @@ pub fn render(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
         }),
         format!("container runtime answers on {socket}"),
     );
+    // kubeadm resolves the node name; kubeup reads the host's /etc/hosts instead of sending a
+    // DNS query from an installer that may run where nothing should leave the machine.
+    let named = f.hosts_file.as_deref().is_some_and(|h| {
+        h.lines().filter(|l| !l.trim_start().starts_with('#')).any(|l| l.split_whitespace().skip(1).any(|n| n.eq_ignore_ascii_case(&cfg.node_name)))
+    });
+    check(
+        &mut plan,
+        ctx,
+        "Hostname".into(),
+        (!named).then(|| (Severity::Warning, format!("node name {:?} is not in the host's /etc/hosts: make sure it resolves (DNS or /etc/hosts), or the API server cannot reach this kubelet by name", cfg.node_name))),
+        format!("node name {} is in /etc/hosts", cfg.node_name),
+    );
     if !f.addresses.is_empty() && !f.addresses.contains(&cfg.advertise_address) {
         check(
             &mut plan,
