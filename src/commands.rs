@@ -117,8 +117,11 @@ pub async fn init(flags: &InitFlags, selection: Selection) -> u8 {
     if let (Some(bundle_file), false) = (&flags.image_bundle, flags.dry_run) {
         let Some(rt) = &env.docker else { return error(exit::FAILED, "--image-bundle needs Docker, which is not reachable") };
         match bundle::load(rt, bundle_file, |line| tracing::info!("{line}")).await {
-            Ok(tags) => say(&format!("[images] loaded {} images from {}\n", tags.len(), bundle_file.display())),
+            Ok(tags) => say(&format!("[images] loaded {} images from {} into Docker\n", tags.len(), bundle_file.display())),
             Err(e) => return error(exit::FAILED, &e.to_string()),
+        }
+        if let Err(e) = import_into_cri(&env, &cfg, bundle_file) {
+            return error(exit::FAILED, &e);
         }
     }
     let mut report = match workflow::run_init(&cfg, &env.facts, &env.root, &options, &selection, flags.dry_run) {
@@ -146,6 +149,34 @@ pub async fn init(flags: &InitFlags, selection: Selection) -> u8 {
         }
     }
     print_report(&report, flags, started.elapsed(), &notes)
+}
+
+/// Pods run through the CRI runtime, which keeps its own images: containerd's `k8s.io`
+/// namespace, not Docker's. The bundle is staged decompressed inside the host root and imported
+/// with the host's `ctr`, then removed. cri-dockerd needs nothing more (its images are Docker's).
+fn import_into_cri(env: &Env, cfg: &config::Config, bundle_file: &Path) -> Result<(), String> {
+    let sock = cfg.cri_socket.trim_start_matches("unix://");
+    if !sock.contains("containerd") {
+        return Ok(());
+    }
+    let staging = crate::paths::known("/var/lib/kubeup/bundle-import.tar");
+    let real = env.root.resolve(&staging).map_err(|e| e.to_string())?;
+    if let Some(dir) = real.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot stage the bundle in {}: {e}", dir.display()))?;
+    }
+    bundle::decompress_to(bundle_file, &real).map_err(|e| e.to_string())?;
+    let host_tar = env.mapping.source(staging.as_str());
+    let host_sock = env.mapping.source(sock);
+    let out = env.exec.run(&format!("ctr --address '{host_sock}' -n k8s.io images import '{host_tar}'"));
+    let _ = std::fs::remove_file(&real);
+    match out {
+        Ok(o) if o.code == 0 => {
+            say(&format!("[images] imported {} into containerd (namespace k8s.io, {host_sock})\n", bundle_file.display()));
+            Ok(())
+        }
+        Ok(o) => Err(format!("importing the bundle into containerd failed (ctr exit {}): {}", o.code, o.output)),
+        Err(e) => Err(format!("cannot run ctr on the host to import the bundle into containerd: {e}")),
+    }
 }
 
 /// Host commands, then containers, in plan order.

@@ -223,9 +223,9 @@ pub async fn execute(plan: &ResetPlan, root: &HostRoot, rt: Option<&Runtime>, ex
             match std::fs::remove_dir(&real) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) if e.raw_os_error() == Some(nix::libc::ENOTEMPTY) => {
-                    failed.push(format!("kept directory {d}: not empty (it holds files kubeup did not create)"))
-                }
+                // Created by kubeup but since filled by someone else (the kubelet's plugin
+                // registrations, a user's files): kept, and said so.
+                Err(e) if e.raw_os_error() == Some(nix::libc::ENOTEMPTY) => notices.push(format!("kept directory {d}: it holds files kubeup did not create")),
                 Err(e) => failed.push(format!("remove directory {d}: {e}")),
             }
         }

@@ -37,7 +37,10 @@ pub fn render(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
     // directories (on a real host only the CNI and plugin directories are usually missing).
     for m in &spec.mounts {
         let path = HostPath::new(m.source.clone()).map_err(|e| PhaseError::Render { what: m.source.clone(), reason: e.to_string() })?;
-        steps.push(Step::EnsureDir { path, mode: 0o755 });
+        // A source that exists (a directory, or a file such as /etc/machine-id) is used as it is.
+        if !ctx.view.exists(&path)? {
+            steps.push(Step::EnsureDir { path, mode: 0o755 });
+        }
     }
     steps.push(managed_file(&ctx.view, paths::known(paths::KUBELET_CONFIG), kc_yaml, 0o644, FileKind::Config)?);
     steps.push(managed_file(&ctx.view, paths::known(paths::KUBELET_FLAGS_ENV), config::kubeadm_flags_env(&flags), 0o644, FileKind::Config)?);

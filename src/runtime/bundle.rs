@@ -115,3 +115,15 @@ fn tokio_util_stream(file: tokio::fs::File) -> impl futures_util::Stream<Item = 
         }
     })
 }
+
+/// Write the bundle, decompressed, to `dest` (a plain `docker save` tar that containerd's
+/// `ctr images import` reads).
+pub fn decompress_to(path: &Path, dest: &Path) -> Result<(), RuntimeError> {
+    let file = File::open(path).map_err(|e| bundle_err(path, e.to_string()))?;
+    let mut reader = BufReader::new(file);
+    let gz = std::io::BufRead::fill_buf(&mut reader).map_err(|e| bundle_err(path, e.to_string()))?.starts_with(&[0x1f, 0x8b]);
+    let mut input: Box<dyn Read> = if gz { Box::new(GzDecoder::new(reader)) } else { Box::new(reader) };
+    let mut out = File::create(dest).map_err(|e| bundle_err(path, format!("cannot write {}: {e}", dest.display())))?;
+    std::io::copy(&mut input, &mut out).map_err(|e| bundle_err(path, e.to_string()))?;
+    out.sync_all().map_err(|e| bundle_err(path, e.to_string()))
+}

@@ -315,12 +315,19 @@ pub fn create_body(spec: &ContainerSpec, map: &HostMapping, privileges: &Privile
     ContainerCreateBody { image: Some(spec.image.clone()), cmd: Some(spec.args.clone()), labels: Some(labels), host_config: Some(host), ..Default::default() }
 }
 
-/// kubeup's own container id, if it runs in a Docker container (from its mount table, which
-/// names `/var/lib/docker/containers/<id>/…` for resolv.conf and hostname on cgroup v1 and v2).
+/// kubeup's own container id, if it runs in a Docker container: Docker bind-mounts
+/// `/var/lib/docker/containers/<id>/{hostname,hosts,resolv.conf}` onto the container's own
+/// `/etc` files. Only those mount points count: with `-v /:/host` the host's (or an outer
+/// container's) files show up under `/host/etc/…` too.
 pub fn own_container_id(mountinfo: &str) -> Option<String> {
     mountinfo.lines().find_map(|l| {
-        let i = l.find("/containers/")?;
-        let id: String = l[i + 12..].chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+        let fields: Vec<&str> = l.split(' ').collect();
+        if !matches!(fields.get(4).copied(), Some("/etc/hostname" | "/etc/hosts" | "/etc/resolv.conf")) {
+            return None;
+        }
+        let root = fields.get(3)?;
+        let i = root.find("/containers/")?;
+        let id: String = root[i + 12..].chars().take_while(|c| c.is_ascii_hexdigit()).collect();
         (id.len() == 64).then_some(id)
     })
 }
@@ -357,7 +364,11 @@ mod tests {
     #[test]
     fn finds_own_container_id() {
         let id = "a".repeat(64);
-        let mi = format!("600 590 8:1 /var/lib/docker/containers/{id}/resolv.conf /etc/resolv.conf rw - ext4 /dev/sda1 rw\n");
+        let outer = "b".repeat(64);
+        let mi = format!(
+            "590 580 8:1 /var/lib/docker/containers/{outer}/resolv.conf /host/etc/resolv.conf rw - ext4 /dev/sda1 rw\n\
+             600 590 8:1 /volumes/x/_data/containers/{id}/resolv.conf /etc/resolv.conf rw - ext4 /dev/sda1 rw\n"
+        );
         assert_eq!(own_container_id(&mi), Some(id));
         assert_eq!(own_container_id("22 1 8:1 / / rw - ext4 /dev/sda1 rw\n"), None);
     }
