@@ -70,7 +70,8 @@ impl<'a> Applier<'a> {
         match step {
             Step::EnsureDir { path, mode } => self.ensure_dir(path, *mode),
             Step::WriteFile(f) => self.write(f),
-            Step::Keep { .. } | Step::Check { .. } | Step::RunContainer(_) | Step::HostCommand { .. } => Ok(()),
+            // Everything else acts on the outside world and runs after the file transaction.
+            _ => Ok(()),
         }
     }
 

@@ -143,7 +143,8 @@ pub async fn init(flags: &InitFlags, selection: Selection) -> u8 {
             report.stop = Some(Stop { phase: "kubelet-start".into(), reason: "KUBEUP_SKIP_EFFECTS is set: host commands and containers were not run".into() });
         }
     } else if !flags.dry_run && report.preflight_errors.is_empty() {
-        if let Err(e) = run_effects(&mut report, &env, &labels, &mut notes).await {
+        let kubelet_name = format!("{}-{}", flags.host.container_prefix, crate::kubelet::container::KUBELET_CONTAINER_SUFFIX);
+        if let Err(e) = run_effects(&mut report, &env, &labels, &kubelet_name, &mut notes).await {
             print_report(&report, flags, started.elapsed(), &notes);
             return error(exit::FAILED, &e);
         }
@@ -179,12 +180,98 @@ fn import_into_cri(env: &Env, cfg: &config::Config, bundle_file: &Path) -> Resul
     }
 }
 
-/// Host commands, then containers, in plan order.
-async fn run_effects(report: &mut Report, env: &Env, labels: &BTreeMap<String, String>, notes: &mut Vec<String>) -> Result<(), String> {
+/// The admin client, made when the first API step needs it (admin.conf exists by then).
+async fn admin_client(env: &Env, cache: &mut Option<kube::Client>) -> Result<kube::Client, String> {
+    if let Some(c) = cache {
+        return Ok(c.clone());
+    }
+    let text = env
+        .root
+        .read(&crate::paths::kubeconfig("admin.conf"))
+        .map_err(|e| e.to_string())?
+        .ok_or("admin.conf does not exist: run `kubeup init phase kubeconfig admin` first")?;
+    let text = String::from_utf8(text).map_err(|_| "admin.conf is not UTF-8 text".to_string())?;
+    let c = crate::cluster::client::client_from_kubeconfig(&text, "/etc/kubernetes/admin.conf").await.map_err(|e| e.to_string())?;
+    *cache = Some(c.clone());
+    Ok(c)
+}
+
+/// kubeadm's kubelet-finalize: once the kubelet keeps its client certificate in
+/// kubelet-client-current.pem (and rotates it), kubelet.conf refers to that file instead of an
+/// embedded certificate that would expire.
+fn kubelet_finalize(env: &Env) -> Result<String, String> {
+    let pem = "/var/lib/kubelet/pki/kubelet-client-current.pem";
+    if !env.root.exists(&crate::paths::known(pem)).map_err(|e| e.to_string())? {
+        return Ok(format!("kubelet.conf keeps its embedded client certificate: the kubelet has not written {pem}"));
+    }
+    let path = crate::paths::kubeconfig("kubelet.conf");
+    let text = env.root.read(&path).map_err(|e| e.to_string())?.ok_or("kubelet.conf does not exist")?;
+    let mut kc = kube::config::Kubeconfig::from_yaml(&String::from_utf8_lossy(&text)).map_err(|e| format!("kubelet.conf: {e}"))?;
+    let mut changed = false;
+    for a in &mut kc.auth_infos {
+        if let Some(auth) = &mut a.auth_info {
+            if auth.client_certificate.as_deref() != Some(pem) {
+                auth.client_certificate_data = None;
+                auth.client_key_data = None;
+                auth.client_certificate = Some(pem.into());
+                auth.client_key = Some(pem.into());
+                changed = true;
+            }
+        }
+    }
+    if !changed {
+        return Ok("kubelet.conf already refers to the rotating client certificate".into());
+    }
+    let yaml = crate::kubeconfig::to_yaml(&kc)?;
+    let real = env.root.resolve(&path).map_err(|e| e.to_string())?;
+    crate::host::fs::atomic_write(&real, yaml.as_bytes(), 0o600).map_err(|e| format!("kubelet.conf: {e}"))?;
+    Ok(format!("kubelet.conf now refers to {pem}"))
+}
+
+/// Host commands, containers, waits and API objects, in plan order.
+async fn run_effects(report: &mut Report, env: &Env, labels: &BTreeMap<String, String>, kubelet_name: &str, notes: &mut Vec<String>) -> Result<(), String> {
     let mut said_exec = false;
+    let mut admin: Option<kube::Client> = None;
     for p in &report.plans {
+        let mut applied: BTreeMap<&str, usize> = BTreeMap::new();
         for step in &p.plan.steps {
             match step {
+                Step::Wait { target, timeout_secs } => {
+                    let probe = crate::cluster::health::Probe {
+                        root: &env.root,
+                        docker: env.docker.as_ref(),
+                        kubelet: kubelet_name.to_string(),
+                        admin: if *target == crate::plan::WaitTarget::ApiServer { Some(admin_client(env, &mut admin).await?) } else { None },
+                        cert_dir: report.cert_dir.clone(),
+                        apiserver: String::new(),
+                    };
+                    let took = probe.wait(*target, std::time::Duration::from_secs(*timeout_secs)).await.map_err(|d| format!("[{}] {d}", p.phase))?;
+                    notes.push(format!("[{}] {} after {:.1} s", p.phase, target.describe(), took.as_secs_f64()));
+                }
+                Step::ApplyObject { object, create_only } => {
+                    let client = admin_client(env, &mut admin).await?;
+                    let outcome = crate::cluster::client::apply(&client, object, *create_only).await.map_err(|e| format!("[{}] {e}", p.phase))?;
+                    let key = match outcome {
+                        crate::cluster::client::Applied::Created => "created",
+                        crate::cluster::client::Applied::Updated => "updated",
+                        crate::cluster::client::Applied::Unchanged => "unchanged",
+                        crate::cluster::client::Applied::Kept => "kept",
+                    };
+                    *applied.entry(key).or_default() += 1;
+                }
+                Step::MarkNode { name, labels, taints } => {
+                    let client = admin_client(env, &mut admin).await?;
+                    let changed = crate::cluster::client::mark_node(&client, name, labels, taints, std::time::Duration::from_secs(240))
+                        .await
+                        .map_err(|e| format!("[{}] {e}", p.phase))?;
+                    notes.push(format!(
+                        "[{}] node {name} {}",
+                        p.phase,
+                        if changed { "labelled and tainted as a control-plane node" } else { "already marked" }
+                    ));
+                }
+                Step::KubeletFinalize => notes.push(format!("[{}] {}", p.phase, kubelet_finalize(env)?)),
+
                 Step::HostCommand { summary, script } => {
                     if !said_exec {
                         notes.push(format!("[{}] {}", p.phase, env.exec.describe()));
@@ -224,13 +311,13 @@ async fn run_effects(report: &mut Report, env: &Env, labels: &BTreeMap<String, S
                         };
                         notes.push(format!("[{}] container {} {verb}; {}; restart policy {}", p.phase, spec.name, privileges.describe(), spec.restart_policy));
                     }
-                    report.stop = Some(Stop {
-                        phase: "wait-control-plane".into(),
-                        reason: "phase wait-control-plane is not implemented in this version of kubeup; the kubelet container is running".into(),
-                    });
                 }
                 _ => {}
             }
+        }
+        if !applied.is_empty() {
+            let parts: Vec<String> = applied.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            notes.push(format!("[{}] API objects: {}", p.phase, parts.join(", ")));
         }
     }
     Ok(())
@@ -269,11 +356,23 @@ fn print_report(r: &Report, flags: &InitFlags, elapsed: Duration, notes: &[Strin
             for n in notes {
                 say(&format!("{n}\n"));
             }
+            if !flags.dry_run {
+                for p in &r.plans {
+                    for step in &p.plan.steps {
+                        if let Step::Say { text, .. } = step {
+                            say(&format!("{text}\n"));
+                        }
+                    }
+                }
+            }
             if !r.preflight_errors.is_empty() {
                 say(&format!("[preflight] a real run would stop here:\n{}\n", r.preflight_errors.join("\n")));
             }
             if let Some(s) = &r.stop {
                 say(&format!("[init] stopped at {}: {}\n", s.phase, s.reason));
+                if s.phase == "addon" {
+                    say("[init] the join command: run `kubeup init phase show-join-command` (same flags)\n");
+                }
             }
             say(&format!("[init] took {} ms\n", elapsed.as_millis()));
         }

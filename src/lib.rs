@@ -11,10 +11,12 @@
 
 pub mod apply;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod host;
 pub mod images;
+pub mod jws;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod manifests;

@@ -91,6 +91,39 @@ pub enum Step {
         /// `sh -c` script.
         script: String,
     },
+    /// Wait until something on the node is healthy.
+    Wait {
+        /// What.
+        target: WaitTarget,
+        /// Give up after this many seconds (then diagnose).
+        timeout_secs: u64,
+    },
+    /// Create or update (server-side apply) an API object; `create_only` leaves an existing one.
+    ApplyObject {
+        /// The object (apiVersion, kind, metadata, …).
+        object: serde_json::Value,
+        /// Only create it when absent (bootstrap tokens keep their first expiration).
+        create_only: bool,
+    },
+    /// Label and taint a Node (waiting for it to register first).
+    MarkNode {
+        /// Node name.
+        name: String,
+        /// Labels to set (value "").
+        labels: Vec<String>,
+        /// Taints to add (effect NoSchedule).
+        taints: Vec<String>,
+    },
+    /// Point kubelet.conf at the kubelet's rotating client certificate, once the kubelet has
+    /// written `/var/lib/kubelet/pki/kubelet-client-current.pem` (kubeadm's kubelet-finalize).
+    KubeletFinalize,
+    /// Text for the person running init (the join command).
+    Say {
+        /// The text.
+        text: String,
+        /// Contains a secret (shown only after a real run, never in a dry run's plan).
+        secret: bool,
+    },
     /// A result of a check (preflight): shown, and fatal if `error` and not ignored.
     Check {
         /// kubeadm-style check name.
@@ -100,6 +133,48 @@ pub enum Step {
         /// What was found and how to fix it.
         message: String,
     },
+}
+
+/// What a wait step waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaitTarget {
+    /// The kubelet container runs and does not restart.
+    KubeletContainer,
+    /// `http://127.0.0.1:10248/healthz`.
+    KubeletHealthz,
+    /// etcd `/health` with the healthcheck client certificate.
+    Etcd,
+    /// kube-apiserver `/readyz` with the admin credentials.
+    ApiServer,
+    /// kube-controller-manager `/healthz`.
+    ControllerManager,
+    /// kube-scheduler `/healthz`.
+    Scheduler,
+}
+
+impl WaitTarget {
+    /// For people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            WaitTarget::KubeletContainer => "the kubelet container running steadily",
+            WaitTarget::KubeletHealthz => "the kubelet's /healthz (127.0.0.1:10248)",
+            WaitTarget::Etcd => "etcd's /health (127.0.0.1:2379, client certificate)",
+            WaitTarget::ApiServer => "kube-apiserver's /readyz (admin credentials)",
+            WaitTarget::ControllerManager => "kube-controller-manager's /healthz (127.0.0.1:10257)",
+            WaitTarget::Scheduler => "kube-scheduler's /healthz (127.0.0.1:10259)",
+        }
+    }
+}
+
+/// `Kind namespace/name` of an object.
+pub fn object_ref(o: &serde_json::Value) -> String {
+    let kind = o["kind"].as_str().unwrap_or("?");
+    let name = o["metadata"]["name"].as_str().unwrap_or("?");
+    match o["metadata"]["namespace"].as_str() {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    }
 }
 
 /// Severity of a check result.
@@ -175,6 +250,23 @@ enum StepView<'a> {
         summary: &'a str,
         script: &'a str,
     },
+    Wait {
+        target: WaitTarget,
+        timeout_secs: u64,
+    },
+    ApplyObject {
+        object: serde_json::Value,
+        create_only: bool,
+    },
+    MarkNode {
+        name: &'a str,
+        labels: &'a [String],
+        taints: &'a [String],
+    },
+    Say {
+        text: &'a str,
+    },
+    KubeletFinalize,
     Check {
         name: &'a str,
         severity: Severity,
@@ -198,8 +290,26 @@ fn view(step: &Step) -> StepView<'_> {
         Step::Keep { path, reason } => StepView::Keep { path, reason },
         Step::RunContainer(c) => StepView::RunContainer { container: c },
         Step::HostCommand { summary, script } => StepView::HostCommand { summary, script },
+        Step::Wait { target, timeout_secs } => StepView::Wait { target: *target, timeout_secs: *timeout_secs },
+        Step::ApplyObject { object, create_only } => StepView::ApplyObject { object: redact_object(object), create_only: *create_only },
+        Step::MarkNode { name, labels, taints } => StepView::MarkNode { name, labels, taints },
+        Step::Say { text, secret } => StepView::Say { text: if *secret { "<redacted: holds a bootstrap token>" } else { text } },
+        Step::KubeletFinalize => StepView::KubeletFinalize,
         Step::Check { name, severity, message } => StepView::Check { name, severity: *severity, message },
     }
+}
+
+/// Secrets' data never appear in a printed plan.
+fn redact_object(o: &serde_json::Value) -> serde_json::Value {
+    let mut o = o.clone();
+    if o["kind"] == "Secret" {
+        if let Some(data) = o.get_mut("data").and_then(|d| d.as_object_mut()) {
+            for v in data.values_mut() {
+                *v = "<redacted>".into();
+            }
+        }
+    }
+    o
 }
 
 /// Lower-case hex.
@@ -239,6 +349,13 @@ pub fn to_text(plans: &[PhasePlan], show_contents: bool) -> String {
                 Step::Keep { path, reason } => writeln!(out, "{tag} keep {path}: {reason}"),
                 Step::RunContainer(c) => writeln!(out, "{tag} run container {} from image {}", c.name, c.image),
                 Step::HostCommand { summary, script } => writeln!(out, "{tag} on the host: {summary} (`{script}`)"),
+                Step::Wait { target, timeout_secs } => writeln!(out, "{tag} wait for {} (up to {timeout_secs} s)", target.describe()),
+                Step::ApplyObject { object, create_only } => {
+                    writeln!(out, "{tag} {} {}", if *create_only { "create if absent" } else { "apply" }, object_ref(object))
+                }
+                Step::MarkNode { name, labels, taints } => writeln!(out, "{tag} mark node {name}: labels {} taints {}", labels.join(","), taints.join(",")),
+                Step::Say { .. } => Ok(()),
+                Step::KubeletFinalize => writeln!(out, "{tag} point kubelet.conf at /var/lib/kubelet/pki/kubelet-client-current.pem once the kubelet wrote it"),
                 Step::Check { name, severity, message } => match severity {
                     Severity::Ok => writeln!(out, "{tag} [OK {name}] {message}"),
                     Severity::Warning => writeln!(out, "{tag} [WARNING {name}]: {message}"),

@@ -162,10 +162,13 @@ pub struct MinorFacts {
     pub kubelet_pod_infra_flag: bool,
     /// Whether the kubelet still has the built-in dockershim (≤1.23), so `cri-dockerd` is not needed.
     pub dockershim: bool,
-    /// Whether the kubeadm config API of this minor is v1beta4 (1.31+) or v1beta3 (older).
+    /// The kubeadm config API the `kubeadm-config` ConfigMap holds: v1beta4 (1.31+), v1beta3
+    /// (1.22–1.30) or v1beta2 (older).
     pub kubeadm_api: &'static str,
     /// Whether static pods get `seccompProfile: RuntimeDefault` (kubeadm 1.22+).
     pub static_pod_seccomp: bool,
+    /// Name of the kubelet's ConfigMap (`kubelet-config-1.20` until 1.23, `kubelet-config` after).
+    pub kubelet_config_map: &'static str,
     /// Whether the control-plane kubelet.conf points at the local API server
     /// (ControlPlaneKubeletLocalMode, on by default from 1.33) instead of the shared endpoint.
     pub kubelet_local_mode: bool,
@@ -210,8 +213,21 @@ macro_rules! minor {
             kubelet_runtime_endpoint_in_config: $minor >= 27,
             kubelet_pod_infra_flag: $minor < 35,
             dockershim: $minor <= 23,
-            kubeadm_api: if $minor >= 31 { "kubeadm.k8s.io/v1beta4" } else { "kubeadm.k8s.io/v1beta3" },
+            kubeadm_api: if $minor >= 31 {
+                "kubeadm.k8s.io/v1beta4"
+            } else if $minor >= 22 {
+                "kubeadm.k8s.io/v1beta3"
+            } else {
+                "kubeadm.k8s.io/v1beta2"
+            },
             static_pod_seccomp: $minor >= 22,
+            kubelet_config_map: match $minor {
+                20 => "kubelet-config-1.20",
+                21 => "kubelet-config-1.21",
+                22 => "kubelet-config-1.22",
+                23 => "kubelet-config-1.23",
+                _ => "kubelet-config",
+            },
             kubelet_local_mode: $minor >= 33,
         }
     };

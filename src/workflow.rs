@@ -51,6 +51,8 @@ pub struct Report {
     pub timings: Vec<(String, u128)>,
     /// Preflight errors (a dry run reports them instead of stopping).
     pub preflight_errors: Vec<String>,
+    /// The certificate directory (for the waits that need client certificates).
+    pub cert_dir: String,
 }
 
 /// Errors of a run.
@@ -159,16 +161,9 @@ pub fn run_init(
                 _ => {}
             }
         }
-        let starts_container = plan.steps.iter().any(|s| matches!(s, Step::RunContainer(_)));
         plans.push(PhasePlan { phase: phase_id(def.name, child.as_deref()), plan });
         if !preflight_errors.is_empty() && !dry_run {
             return Err(WorkflowError::Preflight(preflight_errors, preflight_warnings));
-        }
-        // Every later phase needs the running kubelet, which the caller starts from this plan
-        // (a dry run only shows it): the phases after it are not implemented yet.
-        if starts_container {
-            stop = Some(Stop { phase: "wait-control-plane".into(), reason: "phase wait-control-plane is not implemented in this version of kubeup".into() });
-            break;
         }
     }
 
@@ -176,7 +171,7 @@ pub fn run_init(
     if !dry_run {
         changes = apply_plans(root, &plans)?;
     }
-    Ok(Report { plans, changes, stop, timings, preflight_errors })
+    Ok(Report { plans, changes, stop, timings, preflight_errors, cert_dir: cfg.cert_dir.clone() })
 }
 
 /// Apply every plan's file steps as one transaction, holding the host lock. After each phase

@@ -99,7 +99,7 @@ fn dry_run_touches_nothing_and_redacts_secrets() {
     assert!(key.get("contents").is_none());
     let etcd = steps.iter().find(|s| s["path"] == "/etc/kubernetes/manifests/etcd.yaml").unwrap();
     assert!(etcd["contents"].as_str().unwrap().contains("--data-dir=/var/lib/etcd"));
-    assert_eq!(v["stoppedAt"]["phase"], "wait-control-plane");
+    assert_eq!(v["stoppedAt"]["phase"], "addon");
     // Text form for people.
     let r = init(root.path(), &["--dry-run"]);
     assert_eq!(r.code, 0);
@@ -216,7 +216,7 @@ fn one_phase_and_one_child_run_alone() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("run `kubeup init phase certs etcd-ca` first"), "{}", r.stderr);
     // Later phases say so, only when run explicitly.
-    let r = Run::from(kubeup().args(["init", "phase", "wait-control-plane"]).args(base).output().unwrap());
+    let r = Run::from(kubeup().args(["init", "phase", "addon"]).args(base).output().unwrap());
     assert_eq!(r.code, 4);
     assert!(r.stderr.contains("not implemented in this version"), "{}", r.stderr);
     let r = Run::from(kubeup().args(["init", "phase", "nonsense"]).args(base).output().unwrap());

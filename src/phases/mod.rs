@@ -6,6 +6,7 @@
 
 pub mod certs;
 pub mod control_plane;
+pub mod control_plane_config;
 pub mod etcd;
 pub mod kubeconfig;
 pub mod kubelet_start;
@@ -163,19 +164,39 @@ pub static INIT_PHASES: &[PhaseDef] = &[
         children: &[],
         render: Some(kubelet_start::render),
     },
-    PhaseDef { name: "wait-control-plane", summary: "Wait for the control plane to start", children: &[], render: None },
-    PhaseDef { name: "upload-config", summary: "Upload the kubeadm and kubelet configuration to ConfigMaps", children: &["kubeadm", "kubelet"], render: None },
-    PhaseDef { name: "upload-certs", summary: "Upload certificates to kubeadm-certs", children: &[], render: None },
-    PhaseDef { name: "mark-control-plane", summary: "Mark a node as a control-plane", children: &[], render: None },
-    PhaseDef { name: "bootstrap-token", summary: "Generates bootstrap tokens used to join a node to a cluster", children: &[], render: None },
+    PhaseDef { name: "wait-control-plane", summary: "Wait for the control plane to start", children: &[], render: Some(control_plane_config::wait) },
+    PhaseDef {
+        name: "upload-config",
+        summary: "Upload the kubeadm and kubelet configuration to ConfigMaps",
+        children: &["kubeadm", "kubelet"],
+        render: Some(control_plane_config::upload_config),
+    },
+    PhaseDef {
+        name: "upload-certs",
+        summary: "Upload certificates to kubeadm-certs (only with --upload-certs)",
+        children: &[],
+        render: Some(control_plane_config::upload_certs),
+    },
+    PhaseDef { name: "mark-control-plane", summary: "Mark a node as a control-plane", children: &[], render: Some(control_plane_config::mark_control_plane) },
+    PhaseDef {
+        name: "bootstrap-token",
+        summary: "Generates bootstrap tokens used to join a node to a cluster",
+        children: &[],
+        render: Some(control_plane_config::bootstrap_token),
+    },
     PhaseDef {
         name: "kubelet-finalize",
         summary: "Updates settings relevant to the kubelet after TLS bootstrap",
         children: &["enable-client-cert-rotation"],
-        render: None,
+        render: Some(control_plane_config::kubelet_finalize),
     },
     PhaseDef { name: "addon", summary: "Install required addons for passing conformance tests", children: &["coredns", "kube-proxy"], render: None },
-    PhaseDef { name: "show-join-command", summary: "Show the join command for control-plane and worker node", children: &[], render: None },
+    PhaseDef {
+        name: "show-join-command",
+        summary: "Show the join command for control-plane and worker node",
+        children: &[],
+        render: Some(control_plane_config::show_join_command),
+    },
 ];
 
 const CERT_CHILDREN: [&str; 11] = crate::pki::certlist::PHASE_ORDER;

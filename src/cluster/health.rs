@@ -1,0 +1,259 @@
+//! EDGE: `wait-control-plane`. Each stage polls its endpoint every 100 ms (so readiness is
+//! noticed within a quarter second) until its own timeout; a timeout ends in a diagnosis — the
+//! stage, the kubelet container's state and last log lines, the static pods' last log lines,
+//! and the likely cause from a table of known failure modes — never a bare "timed out".
+
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use kube::Client;
+
+use crate::host::HostRoot;
+use crate::paths::HostPath;
+use crate::plan::WaitTarget;
+use crate::runtime::Runtime;
+
+/// What the waits need to reach the node.
+pub struct Probe<'a> {
+    /// The host root (certificates, static pod logs).
+    pub root: &'a HostRoot,
+    /// Docker (the kubelet container's state and logs).
+    pub docker: Option<&'a Runtime>,
+    /// The kubelet container's name.
+    pub kubelet: String,
+    /// The admin client.
+    pub admin: Option<Client>,
+    /// Certificate directory.
+    pub cert_dir: String,
+    /// The API server's URL for this node.
+    pub apiserver: String,
+}
+
+/// Known failure modes: a pattern in the logs, and what it means.
+pub const KNOWN_FAILURES: &[(&str, &str)] = &[
+    (
+        "not a shared or slave mount",
+        "mount propagation: /var/lib/kubelet (or /) is not shared on the host; run kubeup without --no-host-fixes or `mount --make-rshared /`",
+    ),
+    ("propagation", "mount propagation: the kubelet's mounts do not reach the host; check that /var/lib/kubelet is a shared mount"),
+    (
+        "misconfiguration: kubelet cgroup driver",
+        "cgroup driver: the kubelet's differs from the runtime's; pass --cgroup-driver with the runtime's (docker info / containerd config)",
+    ),
+    ("cgroup driver", "cgroup driver: the kubelet's differs from the runtime's; pass --cgroup-driver"),
+    ("address already in use", "port conflict: another process holds a control-plane port; see `ss -ltnp`"),
+    ("ErrImagePull", "image missing: an image is not in the runtime and cannot be pulled; load a bundle with --image-bundle"),
+    ("ImagePullBackOff", "image missing: an image is not in the runtime and cannot be pulled; load a bundle with --image-bundle"),
+    ("failed to pull", "image missing: an image is not in the runtime and cannot be pulled; load a bundle with --image-bundle"),
+    ("x509", "certificate error: a certificate does not match its use (SANs, CA); compare the PKI with the configuration"),
+    ("certificate", "certificate error: check the PKI under the certificate directory"),
+    ("connection refused", "a component is not listening yet or crashed; see its log above"),
+];
+
+/// Match the logs against [`KNOWN_FAILURES`].
+pub fn likely_cause(logs: &str) -> Option<&'static str> {
+    KNOWN_FAILURES.iter().find(|(pattern, _)| logs.contains(pattern)).map(|(_, cause)| *cause)
+}
+
+/// A client for one endpoint. `verify` false is for the controller-manager's and scheduler's
+/// self-signed serving certificates (kubeadm probes them the same way). A root certificate is
+/// always given: without one kube loads the system's roots, and the installer image (FROM
+/// scratch) has none.
+fn client_for(url: &str, ca_pem: &str, verify: bool, cert_key: Option<(&str, &str)>) -> Option<Client> {
+    let mut cfg = kube::Config::new(url.parse().ok()?);
+    cfg.connect_timeout = Some(Duration::from_secs(2));
+    cfg.read_timeout = Some(Duration::from_secs(2));
+    cfg.root_cert = Some(vec![pem::parse(ca_pem).ok()?.contents().to_vec()]);
+    cfg.accept_invalid_certs = !verify;
+    if let Some((cert, key)) = cert_key {
+        cfg.auth_info.client_certificate_data = Some(B64.encode(cert));
+        cfg.auth_info.client_key_data = Some(B64.encode(key).into());
+    }
+    match Client::try_from(cfg) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::debug!(url, error = %e, "cannot build a client");
+            None
+        }
+    }
+}
+
+/// GET over plain HTTP (the kubelet's healthz listens without TLS on loopback; kube's client
+/// only speaks HTTPS).
+async fn plain_http_get(url: &str) -> Option<String> {
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let uri: http::Uri = url.parse().ok()?;
+    let resp = tokio::time::timeout(Duration::from_secs(2), client.get(uri)).await.ok()?.ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    let body = tokio::time::timeout(Duration::from_secs(2), resp.into_body().collect()).await.ok()?.ok()?;
+    String::from_utf8(body.to_bytes().to_vec()).ok()
+}
+
+async fn get(client: &Client, path: &str) -> Option<String> {
+    let req = http::Request::get(path).body(Vec::new()).ok()?;
+    match tokio::time::timeout(Duration::from_secs(3), client.request_text(req)).await {
+        Ok(Ok(body)) => Some(body),
+        Ok(Err(e)) => {
+            tracing::debug!(path, error = %e, "probe failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(path, "probe timed out");
+            None
+        }
+    }
+}
+
+impl Probe<'_> {
+    fn read(&self, rel: &str) -> Option<String> {
+        let p = HostPath::new(format!("{}/{rel}", self.cert_dir)).ok()?;
+        self.root.read(&p).ok().flatten().and_then(|b| String::from_utf8(b).ok())
+    }
+
+    /// One check of a stage.
+    async fn ready(&self, target: WaitTarget, restarts: &mut Option<i64>) -> Result<bool, String> {
+        Ok(match target {
+            WaitTarget::KubeletContainer => {
+                let Some(rt) = self.docker else { return Ok(true) };
+                let info = rt
+                    .client()
+                    .inspect_container(&self.kubelet, None)
+                    .await
+                    .map_err(|e| format!("the kubelet container cannot be inspected: {}", crate::runtime::docker_message(&e)))?;
+                let running = info.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+                let count = info.restart_count.unwrap_or(0);
+                if restarts.is_some_and(|before| count > before + 2) {
+                    return Err(format!("the kubelet container restarted {count} times"));
+                }
+                restarts.get_or_insert(count);
+                running
+            }
+            WaitTarget::KubeletHealthz => plain_http_get("http://127.0.0.1:10248/healthz").await.is_some_and(|b| b.trim() == "ok"),
+            WaitTarget::Etcd => {
+                let (Some(ca), Some(cert), Some(key)) =
+                    (self.read("etcd/ca.crt"), self.read("etcd/healthcheck-client.crt"), self.read("etcd/healthcheck-client.key"))
+                else {
+                    return Err("the etcd CA or the healthcheck client certificate is missing".into());
+                };
+                match client_for("https://127.0.0.1:2379", &ca, true, Some((&cert, &key))) {
+                    Some(c) => get(&c, "/health").await.is_some_and(|b| b.contains("\"health\":\"true\"")),
+                    None => false,
+                }
+            }
+            WaitTarget::ApiServer => match &self.admin {
+                Some(c) => get(c, "/readyz").await.is_some_and(|b| b.trim() == "ok"),
+                None => false,
+            },
+            WaitTarget::ControllerManager => match client_for("https://127.0.0.1:10257", &self.read("ca.crt").unwrap_or_default(), false, None) {
+                Some(c) => get(&c, "/healthz").await.is_some_and(|b| b.trim() == "ok"),
+                None => false,
+            },
+            WaitTarget::Scheduler => match client_for("https://127.0.0.1:10259", &self.read("ca.crt").unwrap_or_default(), false, None) {
+                Some(c) => get(&c, "/healthz").await.is_some_and(|b| b.trim() == "ok"),
+                None => false,
+            },
+        })
+    }
+
+    /// Wait for a stage; returns how long it took, or a diagnosis.
+    pub async fn wait(&self, target: WaitTarget, timeout: Duration) -> Result<Duration, String> {
+        let started = Instant::now();
+        let mut restarts = None;
+        loop {
+            match self.ready(target, &mut restarts).await {
+                Ok(true) => return Ok(started.elapsed()),
+                Ok(false) if started.elapsed() < timeout => tokio::time::sleep(Duration::from_millis(100)).await,
+                Ok(false) => return Err(self.diagnose(target, &format!("not ready after {} s", timeout.as_secs())).await),
+                Err(e) => return Err(self.diagnose(target, &e).await),
+            }
+        }
+    }
+
+    /// What went wrong: the stage, the kubelet container, the static pods, the likely cause.
+    pub async fn diagnose(&self, target: WaitTarget, what: &str) -> String {
+        let mut out = format!("waiting for {}: {what}\n", target.describe());
+        let mut logs = String::new();
+        if let Some(rt) = self.docker {
+            match rt.client().inspect_container(&self.kubelet, None).await {
+                Ok(info) => {
+                    let st = info.state.unwrap_or_default();
+                    out.push_str(&format!(
+                        "kubelet container {}: status {}, exit code {}, restarts {}{}\n",
+                        self.kubelet,
+                        st.status.map(|s| s.to_string()).unwrap_or_default(),
+                        st.exit_code.unwrap_or(0),
+                        info.restart_count.unwrap_or(0),
+                        st.error.filter(|e| !e.is_empty()).map(|e| format!(", error: {e}")).unwrap_or_default()
+                    ));
+                    if let Ok(l) = rt.logs_tail(&self.kubelet, 15).await {
+                        out.push_str(&format!("kubelet log (last lines):\n{}\n", indent(&l)));
+                        logs.push_str(&l);
+                    }
+                }
+                Err(e) => out.push_str(&format!("kubelet container {}: {}\n", self.kubelet, crate::runtime::docker_message(&e))),
+            }
+        }
+        for (component, text) in static_pod_logs(self.root, 8) {
+            out.push_str(&format!("static pod {component} (last lines):\n{}\n", indent(&text)));
+            logs.push_str(&text);
+        }
+        match likely_cause(&format!("{what}\n{logs}")) {
+            Some(cause) => out.push_str(&format!("likely cause: {cause}")),
+            None => out.push_str("likely cause: unknown; the logs above are the starting point"),
+        }
+        out
+    }
+}
+
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+}
+
+/// The newest log of each control-plane container under /var/log/pods (kubelet's layout:
+/// `<ns>_<pod>_<uid>/<container>/<n>.log`).
+pub fn static_pod_logs(root: &HostRoot, lines: usize) -> Vec<(String, String)> {
+    let Ok(dir) = root.resolve(&crate::paths::known("/var/log/pods")) else { return vec![] };
+    let mut out = Vec::new();
+    let Ok(pods) = std::fs::read_dir(dir) else { return out };
+    for pod in pods.flatten() {
+        let name = pod.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("kube-system_") {
+            continue;
+        }
+        let Ok(containers) = std::fs::read_dir(pod.path()) else { continue };
+        for c in containers.flatten() {
+            let mut files: Vec<_> = std::fs::read_dir(c.path()).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+            files.sort();
+            if let Some(last) = files.last() {
+                let text = std::fs::read_to_string(last).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(lines).collect();
+                out.push((c.file_name().to_string_lossy().into_owned(), tail.into_iter().rev().collect::<Vec<_>>().join("\n")));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_failures_are_recognised() {
+        assert!(likely_cause("Error: path /var/lib/kubelet is mounted on / but it is not a shared or slave mount").unwrap().starts_with("mount propagation"));
+        assert!(likely_cause(
+            "failed to run Kubelet: misconfiguration: kubelet cgroup driver: \"systemd\" is different from docker cgroup driver: \"cgroupfs\""
+        )
+        .unwrap()
+        .starts_with("cgroup driver"));
+        assert!(likely_cause("listen tcp 0.0.0.0:6443: bind: address already in use").unwrap().starts_with("port conflict"));
+        assert!(likely_cause("Back-off pulling image: ErrImagePull").unwrap().starts_with("image missing"));
+        assert!(likely_cause("x509: certificate is valid for 10.0.0.1, not 10.0.0.2").unwrap().starts_with("certificate error"));
+        assert!(likely_cause("all good").is_none());
+    }
+}

@@ -1,0 +1,153 @@
+//! The phases that configure the cluster once the control plane answers: `wait-control-plane`,
+//! `upload-config`, `upload-certs`, `mark-control-plane`, `bootstrap-token`,
+//! `kubelet-finalize` and `show-join-command`. Each renders waits and API objects as data; the
+//! cluster layer applies them (server-side apply, retried like kubeadm's).
+
+use time::format_description::well_known::Rfc3339;
+
+use super::{Ctx, PhaseError};
+use crate::cluster::objects;
+use crate::paths::{self, HostPath};
+use crate::plan::{FileKind, Plan, Step, WaitTarget, WritePolicy};
+use crate::token::BootstrapToken;
+
+/// Where kubeup keeps the default bootstrap token it generated, so that re-runs reuse it.
+pub const TOKEN_FILE: &str = "/var/lib/kubeup/bootstrap-token";
+
+fn render_err(what: &str, reason: impl Into<String>) -> PhaseError {
+    PhaseError::Render { what: what.into(), reason: reason.into() }
+}
+
+/// kubeadm's waits, in series, with kubeadm's 4-minute budgets.
+pub fn wait(_ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
+    let targets = [
+        (WaitTarget::KubeletContainer, 60),
+        (WaitTarget::KubeletHealthz, 240),
+        (WaitTarget::Etcd, 240),
+        (WaitTarget::ApiServer, 240),
+        (WaitTarget::ControllerManager, 240),
+        (WaitTarget::Scheduler, 240),
+    ];
+    Ok(Plan { steps: targets.into_iter().map(|(target, timeout_secs)| Step::Wait { target, timeout_secs }).collect() })
+}
+
+/// ConfigMaps `kubeadm-config` and the kubelet's.
+pub fn upload_config(ctx: &Ctx, only: Option<&str>) -> Result<Plan, PhaseError> {
+    let kc = crate::kubelet::config::kubelet_configuration(ctx.cfg, ctx.facts.resolv_conf.as_deref());
+    let kc_yaml = crate::yaml::to_string(&kc).map_err(|e| render_err("kubelet configuration", e))?;
+    let [kubeadm, kubelet] = objects::config_maps(ctx.cfg, &kc_yaml).map_err(|e| render_err("kubeadm-config", e))?;
+    let mut steps = Vec::new();
+    if only.is_none_or(|o| o == "kubeadm") {
+        steps.push(Step::ApplyObject { object: objects::json(&kubeadm), create_only: false });
+    }
+    if only.is_none_or(|o| o == "kubelet") {
+        steps.push(Step::ApplyObject { object: objects::json(&kubelet), create_only: false });
+    }
+    Ok(Plan { steps })
+}
+
+/// `upload-certs` only acts with `--upload-certs` (control-plane join), as kubeadm's.
+pub fn upload_certs(_ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
+    Ok(Plan::default())
+}
+
+/// Labels and taints of a control-plane node.
+pub fn mark_control_plane(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
+    let facts = ctx.cfg.version.facts();
+    Ok(Plan {
+        steps: vec![Step::MarkNode {
+            name: ctx.cfg.node_name.clone(),
+            labels: facts.control_plane_labels.iter().map(|s| s.to_string()).collect(),
+            taints: facts.control_plane_taints.iter().map(|s| s.to_string()).collect(),
+        }],
+    })
+}
+
+/// The tokens of this init: the configured ones, else the default token (kept in
+/// [`TOKEN_FILE`] so a re-run reuses it instead of minting another).
+pub fn tokens(ctx: &Ctx, plan: &mut Plan) -> Result<Vec<(BootstrapToken, crate::config::TokenSettings)>, PhaseError> {
+    if !ctx.cfg.bootstrap_tokens.is_empty() {
+        return ctx
+            .cfg
+            .bootstrap_tokens
+            .iter()
+            .map(|t| {
+                let token = match &t.token {
+                    Some(tok) => tok.clone(),
+                    None => BootstrapToken::generate().map_err(|e| render_err("bootstrap token", e.to_string()))?,
+                };
+                Ok((token, t.clone()))
+            })
+            .collect();
+    }
+    let path = paths::known(TOKEN_FILE);
+    let token = match ctx.view.read_text(&path)? {
+        Some(text) => text
+            .trim()
+            .parse()
+            .map_err(|e: crate::token::TokenFormatError| render_err(TOKEN_FILE, format!("{e}; move the file away to have a new token made")))?,
+        None => {
+            let t = BootstrapToken::generate().map_err(|e| render_err("bootstrap token", e.to_string()))?;
+            plan.steps.push(Step::EnsureDir { path: HostPath::new("/var/lib/kubeup").map_err(|e| render_err("state dir", e.to_string()))?, mode: 0o700 });
+            plan.write(path, format!("{t}\n"), 0o600, WritePolicy::CreateOnly, FileKind::PrivateKey);
+            t
+        }
+    };
+    Ok(vec![(token, crate::config::TokenSettings { token: None, description: None, ttl: None, usages: vec![], groups: vec![] })])
+}
+
+fn ca_pem(ctx: &Ctx) -> Result<String, PhaseError> {
+    let p = HostPath::new(format!("{}/ca.crt", ctx.cfg.cert_dir)).map_err(|e| render_err("ca.crt", e.to_string()))?;
+    ctx.view.read_text(&p)?.ok_or_else(|| render_err("ca.crt", "does not exist: run `kubeup init phase certs ca` first"))
+}
+
+/// Token Secrets, kubeadm's RBAC, and cluster-info signed for every signing token at once.
+pub fn bootstrap_token(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
+    let mut plan = Plan::default();
+    let tokens = tokens(ctx, &mut plan)?;
+    let mut signing = Vec::new();
+    for (token, s) in &tokens {
+        let ttl = s.ttl.map(|d| d.0).unwrap_or(std::time::Duration::from_secs(24 * 3600));
+        let expiration = (!ttl.is_zero()).then(|| (ctx.now + ttl).format(&Rfc3339)).transpose().map_err(|e| render_err("token expiration", e.to_string()))?;
+        let groups = if s.groups.is_empty() { vec![objects::DEFAULT_NODE_TOKEN_GROUP.to_string()] } else { s.groups.clone() };
+        let description = s.description.clone().unwrap_or_else(|| "The default bootstrap token generated by 'kubeup init'.".into());
+        plan.steps.push(Step::ApplyObject {
+            object: objects::json(&objects::bootstrap_token_secret(token, expiration.as_deref(), &description, &groups)),
+            create_only: true,
+        });
+        if s.usages.is_empty() || s.usages.iter().any(|u| u == "signing") {
+            signing.push(token);
+        }
+    }
+    for o in objects::bootstrap_rbac(ctx.cfg) {
+        plan.steps.push(Step::ApplyObject { object: o, create_only: false });
+    }
+    let kubeconfig = objects::cluster_info_kubeconfig(&ctx.cfg.cluster_endpoint().url(), &ca_pem(ctx)?).map_err(|e| render_err("cluster-info", e))?;
+    plan.steps.push(Step::ApplyObject { object: objects::json(&objects::cluster_info(&kubeconfig, &signing)), create_only: false });
+    Ok(plan)
+}
+
+/// Point kubelet.conf at the kubelet's rotating client certificate once it exists.
+pub fn kubelet_finalize(_ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
+    Ok(Plan { steps: vec![Step::KubeletFinalize] })
+}
+
+/// The join command, as the full `docker run … kubeup join …` line.
+pub fn show_join_command(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
+    let mut plan = Plan::default();
+    let tokens = tokens(ctx, &mut plan)?;
+    let hash = crate::pki::ca_cert_hash(&ca_pem(ctx)?).map_err(|e| render_err("ca.crt", e))?;
+    let ep = ctx.cfg.cluster_endpoint();
+    let endpoint = match ep.host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(_)) => format!("[{}]:{}", ep.host, ep.port),
+        _ => format!("{}:{}", ep.host, ep.port),
+    };
+    let token = &tokens[0].0;
+    plan.steps.push(Step::Say {
+        text: format!(
+            "To join a worker node, run on it:\n\n  docker run --rm --privileged --net=host --pid=host -v /:/host -v /var/run/docker.sock:/var/run/docker.sock kubeup join {endpoint} --token {token} --discovery-token-ca-cert-hash {hash}\n"
+        ),
+        secret: true,
+    });
+    Ok(plan)
+}
