@@ -55,6 +55,18 @@ pub enum Command {
         #[command(subcommand)]
         command: ImagesCommand,
     },
+    /// Bootstrap tokens of the cluster (run on a control-plane node).
+    Token {
+        /// What to do.
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// kubeconfig files for users.
+    Kubeconfig {
+        /// What to do.
+        #[command(subcommand)]
+        command: KubeconfigCommand,
+    },
     /// Print kubeup's version and the Kubernetes versions it installs.
     Version {
         /// Output format.
@@ -98,6 +110,87 @@ pub enum Output {
     Text,
     /// For machines.
     Json,
+}
+
+/// `kubeup token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a bootstrap token (random unless given) and sign cluster-info for it.
+    Create {
+        /// The token ([a-z0-9]{6}.[a-z0-9]{16}); random when absent.
+        token: Option<crate::token::BootstrapToken>,
+        /// Lifetime (0 = never expires).
+        #[arg(long, default_value = "24h")]
+        ttl: crate::config::GoDuration,
+        /// Usages.
+        #[arg(long, value_delimiter = ',', default_value = "signing,authentication")]
+        usages: Vec<String>,
+        /// Extra groups (system:bootstrappers:…).
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<String>,
+        /// Description.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Print the full join command instead of the token.
+        #[arg(long)]
+        print_join_command: bool,
+        /// Where the node's files are.
+        #[command(flatten)]
+        node: NodeFiles,
+    },
+    /// List bootstrap tokens.
+    List {
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+        /// Where the node's files are.
+        #[command(flatten)]
+        node: NodeFiles,
+    },
+    /// Delete a bootstrap token (by id or whole token).
+    Delete {
+        /// Token id or token.
+        token: String,
+        /// Where the node's files are.
+        #[command(flatten)]
+        node: NodeFiles,
+    },
+    /// Print a new random token (creates nothing).
+    Generate,
+}
+
+/// `kubeup kubeconfig …`.
+#[derive(Debug, Subcommand)]
+pub enum KubeconfigCommand {
+    /// A kubeconfig for a user, signed by the cluster CA.
+    User {
+        /// User name (certificate CN).
+        #[arg(long)]
+        client_name: String,
+        /// Groups (certificate O), at most two.
+        #[arg(long = "org")]
+        orgs: Vec<String>,
+        /// Certificate lifetime.
+        #[arg(long, default_value = "8760h")]
+        validity_period: crate::config::GoDuration,
+        /// Write it here (mode 0600) instead of printing it.
+        #[arg(long, value_name = "FILE")]
+        output_file: Option<PathBuf>,
+        /// Where the node's files are.
+        #[command(flatten)]
+        node: NodeFiles,
+    },
+}
+
+/// Where a control-plane node's files are.
+#[derive(Debug, Args, Clone)]
+pub struct NodeFiles {
+    /// The host's root file system.
+    #[arg(long, value_name = "DIR", default_value = "/host", env = "KUBEUP_HOST_ROOT")]
+    pub host_root: PathBuf,
+    /// Certificate directory on the host.
+    #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes/pki")]
+    pub cert_dir: String,
 }
 
 /// `kubeup images …`.
@@ -330,6 +423,13 @@ pub fn run(cli: Cli) -> u8 {
             Some(InitSub::Phase { name, child, flags }) => block_on(crate::commands::init(&flags, Selection::One(name, child))),
         },
         Command::Reset(flags) => block_on(crate::commands::reset(&flags)),
+        Command::Token { command } => run_token(command),
+        Command::Kubeconfig { command: KubeconfigCommand::User { client_name, orgs, validity_period, output_file, node } } => {
+            match crate::host::HostRoot::open(&node.host_root) {
+                Ok(root) => crate::operate::kubeconfig_user(&root, &node.cert_dir, &client_name, &orgs, validity_period.0, output_file.as_deref()),
+                Err(e) => fail(exit::USAGE, &e.to_string()),
+            }
+        }
         Command::Images { command } => block_on(crate::commands::images(command)),
         Command::Config { command: ConfigCommand::Print { what: PrintWhat::InitDefaults } } => match crate::yaml::to_string(&Settings::defaults()) {
             Ok(y) => {
@@ -356,6 +456,34 @@ pub fn run(cli: Cli) -> u8 {
             }
             exit::OK
         }
+    }
+}
+
+fn run_token(cmd: TokenCommand) -> u8 {
+    let open = |n: &NodeFiles| crate::host::HostRoot::open(&n.host_root).map_err(|e| fail(exit::USAGE, &e.to_string()));
+    match cmd {
+        TokenCommand::Generate => match crate::token::BootstrapToken::generate() {
+            Ok(t) => {
+                out(&format!("{t}\n"));
+                exit::OK
+            }
+            Err(e) => fail(exit::FAILED, &e.to_string()),
+        },
+        TokenCommand::Create { token, ttl, usages, groups, description, print_join_command, node } => match open(&node) {
+            Ok(root) => {
+                let o = crate::operate::CreateToken { token, ttl: ttl.0, usages, groups, description, print_join_command };
+                block_on(crate::operate::token_create(&root, &node.cert_dir, o))
+            }
+            Err(code) => code,
+        },
+        TokenCommand::List { output, node } => match open(&node) {
+            Ok(root) => block_on(crate::operate::token_list(&root, output)),
+            Err(code) => code,
+        },
+        TokenCommand::Delete { token, node } => match open(&node) {
+            Ok(root) => block_on(crate::operate::token_delete(&root, &token)),
+            Err(code) => code,
+        },
     }
 }
 

@@ -20,6 +20,7 @@ pub mod jws;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod manifests;
+pub mod operate;
 pub mod paths;
 pub mod phases;
 pub mod pki;

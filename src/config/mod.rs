@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 pub use duration::GoDuration;
 pub use net::Cidr;
+pub use validate::is_bootstrap_group;
 
 use crate::token::BootstrapToken;
 use crate::version::{KubeVersion, DEFAULT_KUBERNETES_VERSION};

@@ -210,6 +210,39 @@ pub fn issue_leaf(id: &Identity, ca: &CertPair, validity: Duration, now: OffsetD
     Ok(CertPair { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
 }
 
+/// A client certificate for a user (`kubeup kubeconfig user`): CN = user, one O per group.
+/// rcgen keeps one value per attribute type, so the second group is written under the same
+/// OID through a custom attribute type; more than two groups are refused.
+pub fn issue_user(cn: &str, orgs: &[String], ca: &CertPair, validity: Duration, now: OffsetDateTime) -> Result<CertPair, PkiError> {
+    let err = |reason: String| PkiError::Issue { what: cn.to_string(), reason };
+    if orgs.len() > 2 {
+        return Err(err(format!("{} organizations given; kubeup can put at most 2 into a certificate", orgs.len())));
+    }
+    let ca_key = keys::load_key(&ca.key_pem).map_err(err)?;
+    let ca_not_after = parse_pem_cert(&ca.cert_pem).map_err(err)?.not_after;
+    let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem, ca_key).map_err(|e| err(e.to_string()))?;
+    let key = new_key().map_err(err)?;
+    let mut p = CertificateParams::default();
+    let mut d = DistinguishedName::new();
+    if let Some(o) = orgs.first() {
+        d.push(DnType::OrganizationName, o.as_str());
+    }
+    if let Some(o) = orgs.get(1) {
+        d.push(DnType::CustomDnType(vec![2, 5, 4, 10]), o.as_str());
+    }
+    d.push(DnType::CommonName, cn);
+    p.distinguished_name = d;
+    p.is_ca = IsCa::ExplicitNoCa;
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    p.use_authority_key_identifier_extension = true;
+    p.not_before = now - BACKDATE;
+    p.not_after = (now - BACKDATE + validity).min(ca_not_after);
+    p.serial_number = Some(random_serial().map_err(err)?);
+    let cert = p.signed_by(&key, &issuer).map_err(|e| err(e.to_string()))?;
+    Ok(CertPair { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+}
+
 /// A service-account signing key pair: private key PEM and PKIX public key PEM.
 pub fn issue_sa_key() -> Result<(String, String), PkiError> {
     let key = new_key().map_err(|reason| PkiError::Issue { what: "sa.key".into(), reason })?;
