@@ -29,7 +29,7 @@ pub struct KubeconfigSpec {
 impl KubeconfigSpec {
     /// The client certificate identity.
     pub fn identity(&self) -> Identity {
-        Identity { cn: self.user.clone(), org: self.org.clone(), usages: vec![Usage::ClientAuth], sans: vec![] }
+        Identity { cn: self.user.clone(), orgs: self.org.clone().into_iter().collect(), usages: vec![Usage::ClientAuth], sans: vec![] }
     }
 }
 

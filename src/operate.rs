@@ -205,7 +205,8 @@ pub fn kubeconfig_user(root: &HostRoot, cert_dir: &str, name: &str, orgs: &[Stri
             .map_err(|e| format!("{e} (external CA mode cannot sign user certificates here)"))?;
         let admin = crate::kubeconfig::read_existing(&read_text(root, &paths::kubeconfig("admin.conf"))?)?;
         let ca = crate::pki::CertPair { cert_pem: ca_cert.clone(), key_pem: ca_key };
-        let pair = crate::pki::issue_user(name, orgs, &ca, validity, OffsetDateTime::now_utc()).map_err(|e| e.to_string())?;
+        let id = crate::pki::Identity { cn: name.into(), orgs: orgs.to_vec(), usages: vec![crate::pki::Usage::ClientAuth], sans: vec![] };
+        let pair = crate::pki::issue_leaf(&id, &ca, validity, OffsetDateTime::now_utc()).map_err(|e| e.to_string())?;
         let cluster = kube::config::Kubeconfig::from_yaml(&read_text(root, &paths::kubeconfig("admin.conf"))?)
             .ok()
             .and_then(|k| k.clusters.first().map(|c| c.name.clone()))

@@ -51,6 +51,14 @@ fn kubeconfig_user_is_signed_by_the_cluster_ca_and_carries_cn_and_orgs() {
     assert!(still_valid && !valid_later, "validity period of 48h");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    let r = Run::from(
+        kubeup()
+            .args(["kubeconfig", "user", "--client-name", "bob", "--org", "a", "--org", "b", "--org", "c", "--host-root", root.path().to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("at most 2"), "{}", r.stderr);
 }
 
 #[test]

@@ -103,7 +103,7 @@ pub fn leaves(cfg: &Config) -> Vec<CertSpec> {
         phase,
         file,
         ca,
-        identity: Identity { cn, org, usages, sans: dedup(sans) },
+        identity: Identity { cn, orgs: org.into_iter().collect(), usages, sans: dedup(sans) },
     };
     vec![
         leaf("apiserver", "apiserver", "ca", "kube-apiserver".into(), None, vec![Usage::ServerAuth], apiserver_sans),

@@ -87,8 +87,9 @@ pub struct CertPair {
 pub struct Identity {
     /// Subject CN.
     pub cn: String,
-    /// Subject O (at most one; kubeadm never sets more for the certs in its table).
-    pub org: Option<String>,
+    /// Subject O values (groups), at most two: rcgen keeps one value per attribute type, so the
+    /// second is written under the same OID through a custom attribute type.
+    pub orgs: Vec<String>,
     /// Extended key usages.
     pub usages: Vec<Usage>,
     /// Subject alternative names.
@@ -143,13 +144,19 @@ fn random_serial() -> Result<SerialNumber, String> {
     Ok(SerialNumber::from_slice(&b))
 }
 
-fn dn(cn: &str, org: Option<&str>) -> DistinguishedName {
+fn dn(cn: &str, orgs: &[String]) -> Result<DistinguishedName, String> {
+    if orgs.len() > 2 {
+        return Err(format!("{} organizations given; kubeup can put at most 2 into a certificate", orgs.len()));
+    }
     let mut d = DistinguishedName::new();
-    if let Some(o) = org {
-        d.push(DnType::OrganizationName, o);
+    if let Some(o) = orgs.first() {
+        d.push(DnType::OrganizationName, o.as_str());
+    }
+    if let Some(o) = orgs.get(1) {
+        d.push(DnType::CustomDnType(vec![2, 5, 4, 10]), o.as_str());
     }
     d.push(DnType::CommonName, cn);
-    d
+    Ok(d)
 }
 
 fn san_types(sans: &[San]) -> Result<Vec<SanType>, String> {
@@ -171,7 +178,7 @@ pub fn issue_ca(cn: &str, validity: Duration, now: OffsetDateTime) -> Result<Cer
     let err = |reason: String| PkiError::Issue { what: cn.to_string(), reason };
     let key = new_key().map_err(err)?;
     let mut p = CertificateParams::default();
-    p.distinguished_name = dn(cn, None);
+    p.distinguished_name = dn(cn, &[]).map_err(err)?;
     p.subject_alt_names = san_types(&[San::Dns(cn.to_string())]).map_err(err)?;
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment, KeyUsagePurpose::KeyCertSign];
@@ -190,7 +197,7 @@ pub fn issue_leaf(id: &Identity, ca: &CertPair, validity: Duration, now: OffsetD
     let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem, ca_key).map_err(|e| err(e.to_string()))?;
     let key = new_key().map_err(err)?;
     let mut p = CertificateParams::default();
-    p.distinguished_name = dn(&id.cn, id.org.as_deref());
+    p.distinguished_name = dn(&id.cn, &id.orgs).map_err(err)?;
     p.subject_alt_names = san_types(&id.sans).map_err(err)?;
     p.is_ca = IsCa::ExplicitNoCa;
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
@@ -202,39 +209,6 @@ pub fn issue_leaf(id: &Identity, ca: &CertPair, validity: Duration, now: OffsetD
             Usage::ClientAuth => ExtendedKeyUsagePurpose::ClientAuth,
         })
         .collect();
-    p.use_authority_key_identifier_extension = true;
-    p.not_before = now - BACKDATE;
-    p.not_after = (now - BACKDATE + validity).min(ca_not_after);
-    p.serial_number = Some(random_serial().map_err(err)?);
-    let cert = p.signed_by(&key, &issuer).map_err(|e| err(e.to_string()))?;
-    Ok(CertPair { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
-}
-
-/// A client certificate for a user (`kubeup kubeconfig user`): CN = user, one O per group.
-/// rcgen keeps one value per attribute type, so the second group is written under the same
-/// OID through a custom attribute type; more than two groups are refused.
-pub fn issue_user(cn: &str, orgs: &[String], ca: &CertPair, validity: Duration, now: OffsetDateTime) -> Result<CertPair, PkiError> {
-    let err = |reason: String| PkiError::Issue { what: cn.to_string(), reason };
-    if orgs.len() > 2 {
-        return Err(err(format!("{} organizations given; kubeup can put at most 2 into a certificate", orgs.len())));
-    }
-    let ca_key = keys::load_key(&ca.key_pem).map_err(err)?;
-    let ca_not_after = parse_pem_cert(&ca.cert_pem).map_err(err)?.not_after;
-    let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem, ca_key).map_err(|e| err(e.to_string()))?;
-    let key = new_key().map_err(err)?;
-    let mut p = CertificateParams::default();
-    let mut d = DistinguishedName::new();
-    if let Some(o) = orgs.first() {
-        d.push(DnType::OrganizationName, o.as_str());
-    }
-    if let Some(o) = orgs.get(1) {
-        d.push(DnType::CustomDnType(vec![2, 5, 4, 10]), o.as_str());
-    }
-    d.push(DnType::CommonName, cn);
-    p.distinguished_name = d;
-    p.is_ca = IsCa::ExplicitNoCa;
-    p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     p.use_authority_key_identifier_extension = true;
     p.not_before = now - BACKDATE;
     p.not_after = (now - BACKDATE + validity).min(ca_not_after);
@@ -372,7 +346,7 @@ pub fn check_cert(cert_pem: &str, cert: &ParsedCert, want: Option<&Identity>, ca
     if cert.cn.as_deref() != Some(want.cn.as_str()) {
         return Some(format!("subject CN is {:?}, expected {:?}", cert.cn.as_deref().unwrap_or(""), want.cn));
     }
-    if let Some(o) = &want.org {
+    for o in &want.orgs {
         if !cert.orgs.contains(o) {
             return Some(format!("subject O is {:?}, expected {o:?}", cert.orgs));
         }

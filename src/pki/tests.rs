@@ -4,7 +4,7 @@ use std::time::Duration;
 const YEAR: Duration = Duration::from_secs(365 * 86400);
 
 fn id(cn: &str, sans: Vec<San>) -> Identity {
-    Identity { cn: cn.into(), org: Some("o1".into()), usages: vec![Usage::ServerAuth], sans }
+    Identity { cn: cn.into(), orgs: vec!["o1".into()], usages: vec![Usage::ServerAuth], sans }
 }
 
 #[test]
