@@ -324,7 +324,9 @@ async fn run_effects(report: &mut Report, env: &Env, labels: &BTreeMap<String, S
 }
 
 fn print_report(r: &Report, flags: &InitFlags, elapsed: Duration, notes: &[String]) -> u8 {
-    let code = if !r.preflight_errors.is_empty() {
+    // A dry run's product is the plan: preflight errors are reported in it ("a real run would
+    // stop here"), not turned into a failure; `init phase preflight` is the check to script.
+    let code = if !r.preflight_errors.is_empty() && !flags.dry_run {
         exit::PREFLIGHT
     } else if r.stop.is_some() && !flags.dry_run {
         exit::INCOMPLETE

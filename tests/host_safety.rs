@@ -274,3 +274,28 @@ fn preflight_names_the_failing_check() {
     assert!(!r.stderr.contains(&format!("[ERROR Port-{port}]")) && r.stderr.contains("FileAvailable"), "{}", r.stderr);
     drop(listener);
 }
+
+#[test]
+fn a_dry_run_reports_preflight_errors_without_failing() {
+    let root = tempfile::tempdir().unwrap();
+    let r = Run::from(
+        kubeup()
+            .args([
+                "init",
+                "--dry-run",
+                "--host-root",
+                root.path().to_str().unwrap(),
+                "--host-pid",
+                NO_SUCH_PID,
+                "--node-name",
+                "cp-1",
+                "--apiserver-advertise-address",
+                "127.0.0.1",
+            ])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("a real run would stop here") && r.stdout.contains("[ERROR CRI]"), "{}", r.stdout);
+    assert!(snapshot(root.path()).is_empty());
+}
