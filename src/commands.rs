@@ -144,7 +144,7 @@ pub async fn init(flags: &InitFlags, selection: Selection) -> u8 {
         }
     } else if !flags.dry_run && report.preflight_errors.is_empty() {
         let kubelet_name = format!("{}-{}", flags.host.container_prefix, crate::kubelet::container::KUBELET_CONTAINER_SUFFIX);
-        if let Err(e) = run_effects(&mut report, &env, &labels, &kubelet_name, &mut notes).await {
+        if let Err(e) = run_effects(&mut report, &env, &cfg.cert_dir, &labels, &kubelet_name, &mut notes).await {
             print_report(&report, flags, started.elapsed(), &notes);
             return error(exit::FAILED, &e);
         }
@@ -229,7 +229,14 @@ fn kubelet_finalize(env: &Env) -> Result<String, String> {
 }
 
 /// Host commands, containers, waits and API objects, in plan order.
-async fn run_effects(report: &mut Report, env: &Env, labels: &BTreeMap<String, String>, kubelet_name: &str, notes: &mut Vec<String>) -> Result<(), String> {
+async fn run_effects(
+    report: &mut Report,
+    env: &Env,
+    cert_dir: &str,
+    labels: &BTreeMap<String, String>,
+    kubelet_name: &str,
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
     let mut said_exec = false;
     let mut admin: Option<kube::Client> = None;
     for p in &report.plans {
@@ -242,8 +249,7 @@ async fn run_effects(report: &mut Report, env: &Env, labels: &BTreeMap<String, S
                         docker: env.docker.as_ref(),
                         kubelet: kubelet_name.to_string(),
                         admin: if *target == crate::plan::WaitTarget::ApiServer { Some(admin_client(env, &mut admin).await?) } else { None },
-                        cert_dir: report.cert_dir.clone(),
-                        apiserver: String::new(),
+                        cert_dir: cert_dir.to_string(),
                     };
                     let took = probe.wait(*target, std::time::Duration::from_secs(*timeout_secs)).await.map_err(|d| format!("[{}] {d}", p.phase))?;
                     notes.push(format!("[{}] {} after {:.1} s", p.phase, target.describe(), took.as_secs_f64()));

@@ -8,7 +8,6 @@ use std::collections::BTreeSet;
 
 use crate::host::exec::HostExec;
 use crate::host::{HostError, HostRoot};
-
 use crate::paths::{self, HostPath};
 use crate::record::{InstallRecord, STATE_DIR};
 use crate::runtime::{ContainerInfo, Runtime};

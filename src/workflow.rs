@@ -47,12 +47,8 @@ pub struct Report {
     pub changes: Changes,
     /// Where the run stopped, if it did not complete.
     pub stop: Option<Stop>,
-    /// Milliseconds spent per phase rendering.
-    pub timings: Vec<(String, u128)>,
     /// Preflight errors (a dry run reports them instead of stopping).
     pub preflight_errors: Vec<String>,
-    /// The certificate directory (for the waits that need client certificates).
-    pub cert_dir: String,
 }
 
 /// Errors of a run.
@@ -139,7 +135,6 @@ pub fn run_init(
     let now = OffsetDateTime::now_utc();
     let mut overlay = Overlay::default();
     let mut plans = Vec::new();
-    let mut timings = Vec::new();
     let mut stop = None;
     let mut preflight_errors = Vec::new();
     let mut preflight_warnings = Vec::new();
@@ -151,7 +146,6 @@ pub fn run_init(
         let started = Instant::now();
         let ctx = Ctx { options, cfg, facts, now, view: View::new(root, &overlay) };
         let plan = render(&ctx, child.as_deref()).map_err(|source| WorkflowError::Render { phase: phase_id(def.name, child.as_deref()), source })?;
-        timings.push((def.name.to_string(), started.elapsed().as_millis()));
         tracing::debug!(phase = def.name, ms = started.elapsed().as_millis() as u64, "rendered");
         overlay.add(&plan);
         for s in &plan.steps {
@@ -171,7 +165,7 @@ pub fn run_init(
     if !dry_run {
         changes = apply_plans(root, &plans)?;
     }
-    Ok(Report { plans, changes, stop, timings, preflight_errors, cert_dir: cfg.cert_dir.clone() })
+    Ok(Report { plans, changes, stop, preflight_errors })
 }
 
 /// Apply every plan's file steps as one transaction, holding the host lock. After each phase

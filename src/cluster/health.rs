@@ -26,8 +26,6 @@ pub struct Probe<'a> {
     pub admin: Option<Client>,
     /// Certificate directory.
     pub cert_dir: String,
-    /// The API server's URL for this node.
-    pub apiserver: String,
 }
 
 /// Known failure modes: a pattern in the logs, and what it means.

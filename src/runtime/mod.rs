@@ -107,7 +107,6 @@ impl HostMapping {
 /// The engine.
 pub struct Runtime {
     docker: Docker,
-    socket: String,
 }
 
 /// What [`Runtime::ensure_container`] did.
@@ -145,7 +144,7 @@ impl Runtime {
         let docker = Docker::connect_with_unix(&shown, 120, bollard::API_DEFAULT_VERSION)
             .map_err(|e| RuntimeError::Unreachable { socket: shown.clone(), reason: e.to_string() })?;
         docker.version().await.map_err(|e| RuntimeError::Unreachable { socket: shown.clone(), reason: docker_message(&e) })?;
-        Ok(Runtime { docker, socket: shown })
+        Ok(Runtime { docker })
     }
 
     /// The engine's version and cgroup setup.
@@ -159,11 +158,6 @@ impl Runtime {
             cgroup_driver: info.cgroup_driver.map(|d| d.to_string()).unwrap_or_default(),
             cgroup_version: info.cgroup_version.map(|d| d.to_string()).unwrap_or_default(),
         })
-    }
-
-    /// The socket path.
-    pub fn socket(&self) -> &str {
-        &self.socket
     }
 
     /// The bollard client, for the bundle code.
