@@ -94,3 +94,35 @@ fn printed_join_command_pins_the_ca_as_openssl_computes_it() {
     let r = Run::from(kubeup().args(["init", "phase", "show-join-command", "--dry-run", "-o", "json"]).args(base).output().unwrap());
     assert!(!r.stdout.contains(token.trim()), "{}", r.stdout);
 }
+
+#[test]
+fn a_configured_token_without_a_value_is_made_once_and_reused() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("kubeup.yaml");
+    std::fs::write(&cfg, "apiVersion: kubeup.io/v1alpha1\nkind: Configuration\nbootstrapTokens:\n- ttl: 1h\n- ttl: 2h\n").unwrap();
+    let c = cfg.to_str().unwrap();
+    assert_eq!(init(root.path(), &["--config", c]).code, 4);
+    let first = std::fs::read_to_string(host(root.path(), "/var/lib/kubeup/bootstrap-token")).unwrap();
+    let second = std::fs::read_to_string(host(root.path(), "/var/lib/kubeup/bootstrap-token-1")).unwrap();
+    assert_ne!(first, second);
+    let base = [
+        "--host-root",
+        root.path().to_str().unwrap(),
+        "--node-name",
+        "cp-1",
+        "--apiserver-advertise-address",
+        "127.0.0.1",
+        "--host-pid",
+        NO_SUCH_PID,
+        "--config",
+        c,
+    ];
+    let r = Run::from(kubeup().args(["init", "phase", "show-join-command"]).args(base).output().unwrap());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(&format!("--token {} ", first.trim())), "the join command must use the token init created: {}", r.stdout);
+    let r = init(root.path(), &["--config", c, "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["changes"]["created"], 0, "a re-run made new tokens");
+    assert_eq!(std::fs::read_to_string(host(root.path(), "/var/lib/kubeup/bootstrap-token")).unwrap(), first);
+}

@@ -7,7 +7,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::{Ctx, PhaseError};
 use crate::cluster::objects;
-use crate::paths::{self, HostPath};
+use crate::paths::HostPath;
 use crate::plan::{FileKind, Plan, Step, WaitTarget, WritePolicy};
 use crate::token::BootstrapToken;
 
@@ -63,37 +63,35 @@ pub fn mark_control_plane(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseE
     })
 }
 
-/// The tokens of this init: the configured ones, else the default token (kept in
-/// [`TOKEN_FILE`] so a re-run reuses it instead of minting another).
+/// The tokens of this init: the configured ones, else one default token. A token whose value
+/// is not given is generated once and kept in [`TOKEN_FILE`] (`-<n>` for the n-th configured
+/// one), so every phase of a run and every re-run use the same token instead of minting more.
 pub fn tokens(ctx: &Ctx, plan: &mut Plan) -> Result<Vec<(BootstrapToken, crate::config::TokenSettings)>, PhaseError> {
-    if !ctx.cfg.bootstrap_tokens.is_empty() {
-        return ctx
-            .cfg
-            .bootstrap_tokens
-            .iter()
-            .map(|t| {
-                let token = match &t.token {
-                    Some(tok) => tok.clone(),
-                    None => BootstrapToken::generate().map_err(|e| render_err("bootstrap token", e.to_string()))?,
-                };
-                Ok((token, t.clone()))
-            })
-            .collect();
+    let default = crate::config::TokenSettings { token: None, description: None, ttl: None, usages: vec![], groups: vec![] };
+    let configured = if ctx.cfg.bootstrap_tokens.is_empty() { vec![default] } else { ctx.cfg.bootstrap_tokens.clone() };
+    configured
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let token = match &t.token {
+                Some(tok) => tok.clone(),
+                None => persisted_token(ctx, plan, &if i == 0 { TOKEN_FILE.to_string() } else { format!("{TOKEN_FILE}-{i}") })?,
+            };
+            Ok((token, t))
+        })
+        .collect()
+}
+
+/// The token kept at `file`, or a new one planned to be written there.
+fn persisted_token(ctx: &Ctx, plan: &mut Plan, file: &str) -> Result<BootstrapToken, PhaseError> {
+    let path = HostPath::new(file).map_err(|e| render_err(file, e.to_string()))?;
+    if let Some(text) = ctx.view.read_text(&path)? {
+        return text.trim().parse().map_err(|e: crate::token::TokenFormatError| render_err(file, format!("{e}; move the file away to have a new token made")));
     }
-    let path = paths::known(TOKEN_FILE);
-    let token = match ctx.view.read_text(&path)? {
-        Some(text) => text
-            .trim()
-            .parse()
-            .map_err(|e: crate::token::TokenFormatError| render_err(TOKEN_FILE, format!("{e}; move the file away to have a new token made")))?,
-        None => {
-            let t = BootstrapToken::generate().map_err(|e| render_err("bootstrap token", e.to_string()))?;
-            plan.steps.push(Step::EnsureDir { path: HostPath::new("/var/lib/kubeup").map_err(|e| render_err("state dir", e.to_string()))?, mode: 0o700 });
-            plan.write(path, format!("{t}\n"), 0o600, WritePolicy::CreateOnly, FileKind::PrivateKey);
-            t
-        }
-    };
-    Ok(vec![(token, crate::config::TokenSettings { token: None, description: None, ttl: None, usages: vec![], groups: vec![] })])
+    let t = BootstrapToken::generate().map_err(|e| render_err("bootstrap token", e.to_string()))?;
+    plan.steps.push(Step::EnsureDir { path: path.parent(), mode: 0o700 });
+    plan.write(path, format!("{t}\n"), 0o600, WritePolicy::CreateOnly, FileKind::PrivateKey);
+    Ok(t)
 }
 
 fn ca_pem(ctx: &Ctx) -> Result<String, PhaseError> {
