@@ -5,10 +5,11 @@
 
 use crate::config::Config;
 
-/// Images of a control-plane node, in a stable order.
+/// Images of a control-plane node, in a stable order: the control plane's, then the pod
+/// network's.
 pub fn required(cfg: &Config) -> Vec<String> {
     let (coredns_path, coredns_tag) = cfg.version.facts().coredns_image;
-    vec![
+    let mut v = vec![
         cfg.image("kube-apiserver"),
         cfg.image("kube-controller-manager"),
         cfg.image("kube-scheduler"),
@@ -17,5 +18,7 @@ pub fn required(cfg: &Config) -> Vec<String> {
         cfg.pause_image(),
         format!("{}/{coredns_path}:{coredns_tag}", cfg.image_repository),
         cfg.kubelet_image.clone(),
-    ]
+    ];
+    v.extend(crate::cluster::pod_network::images(cfg));
+    v
 }

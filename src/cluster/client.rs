@@ -56,6 +56,7 @@ fn resource(kind: &str) -> Option<(&'static str, &'static str, bool)> {
         "ServiceAccount" => ("", "serviceaccounts", true),
         "Service" => ("", "services", true),
         "Node" => ("", "nodes", false),
+        "Namespace" => ("", "namespaces", false),
         "ClusterRole" => ("rbac.authorization.k8s.io", "clusterroles", false),
         "ClusterRoleBinding" => ("rbac.authorization.k8s.io", "clusterrolebindings", false),
         "Role" => ("rbac.authorization.k8s.io", "roles", true),
@@ -104,15 +105,25 @@ where
     }
 }
 
-fn api_for(client: &Client, obj: &serde_json::Value) -> Result<(Api<DynamicObject>, String), ClusterError> {
+/// The API of an object: kubeup's own kinds from a table, anything else (a pod network
+/// manifest's CRDs, PriorityClasses …) through the API server's discovery.
+async fn api_for(client: &Client, obj: &serde_json::Value) -> Result<(Api<DynamicObject>, String), ClusterError> {
     let reference = crate::plan::object_ref(obj);
-    let bad = |reason: &str| ClusterError::Api { object: reference.clone(), reason: reason.into() };
-    let kind = obj["kind"].as_str().ok_or_else(|| bad("has no kind"))?;
-    let api_version = obj["apiVersion"].as_str().ok_or_else(|| bad("has no apiVersion"))?;
-    let name = obj["metadata"]["name"].as_str().ok_or_else(|| bad("has no name"))?.to_string();
-    let (group, plural, namespaced) = resource(kind).ok_or_else(|| bad("is of a kind kubeup does not apply"))?;
-    let version = api_version.rsplit('/').next().unwrap_or(api_version);
-    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
+    let bad = |reason: String| ClusterError::Api { object: reference.clone(), reason };
+    let kind = obj["kind"].as_str().ok_or_else(|| bad("has no kind".into()))?;
+    let api_version = obj["apiVersion"].as_str().ok_or_else(|| bad("has no apiVersion".into()))?;
+    let name = obj["metadata"]["name"].as_str().ok_or_else(|| bad("has no name".into()))?.to_string();
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    let (ar, namespaced) = match resource(kind) {
+        Some((_, plural, namespaced)) => (ApiResource::from_gvk_with_plural(&gvk, plural), namespaced),
+        None => {
+            let (ar, caps) = retry(&reference, Duration::from_secs(60), || kube::discovery::pinned_kind(client, &gvk))
+                .await
+                .map_err(|e| bad(format!("the API server does not serve {api_version} {kind} ({e})")))?;
+            (ar, caps.scope == kube::discovery::Scope::Namespaced)
+        }
+    };
     let api = if namespaced {
         Api::namespaced_with(client.clone(), obj["metadata"]["namespace"].as_str().unwrap_or("default"), &ar)
     } else {
@@ -124,7 +135,7 @@ fn api_for(client: &Client, obj: &serde_json::Value) -> Result<(Api<DynamicObjec
 /// Server-side apply (field manager `kubeup`), or create-if-absent.
 pub async fn apply(client: &Client, obj: &serde_json::Value, create_only: bool) -> Result<Applied, ClusterError> {
     let reference = crate::plan::object_ref(obj);
-    let (api, name) = api_for(client, obj)?;
+    let (api, name) = api_for(client, obj).await?;
     let budget = Duration::from_secs(60);
     let before = retry(&reference, budget, || api.get_opt(&name)).await?;
     if create_only {

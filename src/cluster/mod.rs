@@ -4,6 +4,8 @@
 //! retried like kubeadm's: every 500 ms for up to a minute on transient errors) and probes the
 //! control plane's health endpoints for `wait-control-plane`.
 
+pub mod addons;
 pub mod client;
 pub mod health;
 pub mod objects;
+pub mod pod_network;

@@ -207,7 +207,12 @@ pub(super) fn to_settings(docs: Vec<(String, String, serde_json::Value)>) -> Res
         s.encryption_algorithm = c.encryption_algorithm;
         s.certificate_validity_period = c.certificate_validity_period;
         s.ca_certificate_validity_period = c.ca_certificate_validity_period;
-        s.networking = Networking { service_subnet: c.networking.service_subnet, pod_subnet: c.networking.pod_subnet, dns_domain: c.networking.dns_domain };
+        s.networking = Networking {
+            service_subnet: c.networking.service_subnet,
+            pod_subnet: c.networking.pod_subnet,
+            dns_domain: c.networking.dns_domain,
+            pod_network: None,
+        };
         s.api_server = ApiServerSettings { cert_sans: c.api_server.cert_sans, extra_args: args(c.api_server.extra_args) };
         s.controller_manager = ComponentSettings { extra_args: args(c.controller_manager.extra_args) };
         s.scheduler = ComponentSettings { extra_args: args(c.scheduler.extra_args) };

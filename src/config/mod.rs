@@ -116,6 +116,14 @@ pub struct Settings {
     /// Phases `init` skips.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skip_phases: Vec<String>,
+    /// kubeup's own image, run by the `bridge` pod network's DaemonSet (default: the image this
+    /// installer runs as).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeup_image: Option<String>,
+    /// Fields of kube-proxy's KubeProxyConfiguration that override kubeup's (kubeadm's)
+    /// defaults; a kubeadm config file's `KubeProxyConfiguration` document lands here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kube_proxy: Option<serde_json::Value>,
 }
 
 /// `networking` section.
@@ -128,6 +136,10 @@ pub struct Networking {
     /// Range of pod IPs; when set the controller-manager allocates node pod CIDRs from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_subnet: Option<Cidr>,
+    /// The pod network `init` installs: `flannel` (default), `bridge`, `none`, or the path of
+    /// a manifest file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_network: Option<String>,
     /// Cluster DNS domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_domain: Option<String>,
@@ -287,6 +299,13 @@ impl Settings {
         over_vec(&mut self.bootstrap_tokens, &top.bootstrap_tokens);
         over_vec(&mut self.ignore_preflight_errors, &top.ignore_preflight_errors);
         over_vec(&mut self.skip_phases, &top.skip_phases);
+        over(&mut self.networking.pod_network, &top.networking.pod_network);
+        over(&mut self.kubeup_image, &top.kubeup_image);
+        if let (Some(base), Some(top)) = (&mut self.kube_proxy, &top.kube_proxy) {
+            merge_json(base, top);
+        } else if top.kube_proxy.is_some() {
+            self.kube_proxy = top.kube_proxy.clone();
+        }
         self
     }
 
@@ -303,7 +322,12 @@ impl Settings {
             encryption_algorithm: Some("ECDSA-P256".into()),
             certificate_validity_period: Some(GoDuration(Duration::from_secs(8760 * 3600))),
             ca_certificate_validity_period: Some(GoDuration(Duration::from_secs(87600 * 3600))),
-            networking: Networking { service_subnet: "10.96.0.0/12".parse().ok(), pod_subnet: None, dns_domain: Some("cluster.local".into()) },
+            networking: Networking {
+                service_subnet: "10.96.0.0/12".parse().ok(),
+                pod_subnet: None,
+                dns_domain: Some("cluster.local".into()),
+                pod_network: Some("flannel".into()),
+            },
             node: NodeSettings { bind_port: Some(6443), cri_socket: Some(DEFAULT_CRI_SOCKET.into()), ..Default::default() },
             etcd: EtcdSettings { data_dir: Some("/var/lib/etcd".into()), ..Default::default() },
             ..Default::default()
@@ -347,6 +371,8 @@ pub struct HostDefaults {
     pub hostname: Option<String>,
     /// An address of the host (that of the default-route interface if any).
     pub address: Option<IpAddr>,
+    /// The image this installer runs as, when it runs in a container.
+    pub kubeup_image: Option<String>,
     /// The container runtime's cgroup driver, when known (Docker's `info`).
     pub cgroup_driver: Option<String>,
     /// The CRI socket found answering on the host (containerd's, CRI-O's or cri-dockerd's).
@@ -433,6 +459,57 @@ pub struct Config {
     pub ignore_preflight_errors: Vec<String>,
     /// Phases to skip.
     pub skip_phases: Vec<String>,
+    /// The pod network `addon` installs.
+    pub pod_network: PodNetwork,
+    /// kubeup's own image (the `bridge` network agent).
+    pub kubeup_image: String,
+    /// KubeProxyConfiguration fields over kubeup's defaults (an object, or null).
+    pub kube_proxy_overrides: serde_json::Value,
+}
+
+/// The pod network `init` installs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodNetwork {
+    /// flannel (VXLAN), the usual choice; its images come from ghcr.io/flannel-io.
+    Flannel,
+    /// A bridge + host-local CNI config per node and routes between nodes on one L2 subnet,
+    /// kept by kubeup's own image as a DaemonSet: no extra image needed.
+    Bridge,
+    /// None: install your own (nodes stay NotReady until one exists).
+    None,
+    /// The objects of a manifest file (YAML or JSON, several documents).
+    Manifest(String),
+}
+
+impl std::fmt::Display for PodNetwork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PodNetwork::Flannel => f.write_str("flannel"),
+            PodNetwork::Bridge => f.write_str("bridge"),
+            PodNetwork::None => f.write_str("none"),
+            PodNetwork::Manifest(p) => f.write_str(p),
+        }
+    }
+}
+
+/// Default image of kubeup itself when it does not run in a container.
+pub const DEFAULT_KUBEUP_IMAGE: &str = "kubeup:latest";
+
+/// Merge `top` into `base` (objects recursively; anything else replaced).
+pub fn merge_json(base: &mut serde_json::Value, top: &serde_json::Value) {
+    match (base, top) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(t)) => {
+            for (k, v) in t {
+                match b.get_mut(k) {
+                    Some(existing) => merge_json(existing, v),
+                    None => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (b, t) => *b = t.clone(),
+    }
 }
 
 impl Config {
@@ -494,6 +571,7 @@ pub fn parse_text(text: &str) -> Result<Settings, String> {
     }
     let mut kubeup_doc = None;
     let mut kubeadm_docs = Vec::new();
+    let mut kube_proxy: Option<serde_json::Value> = None;
     for doc in docs {
         let api = doc.get("apiVersion").and_then(|v| v.as_str()).unwrap_or_default().to_string();
         let kind = doc.get("kind").and_then(|v| v.as_str()).unwrap_or_default().to_string();
@@ -505,20 +583,36 @@ pub fn parse_text(text: &str) -> Result<Settings, String> {
                 kubeup_doc = Some(from_value::<Settings>(doc, "Configuration")?);
             }
             a if a.starts_with("kubeadm.k8s.io/") => kubeadm_docs.push((api, kind, doc)),
+            "kubeproxy.config.k8s.io/v1alpha1" if kind == "KubeProxyConfiguration" => {
+                let mut doc = doc;
+                if let Some(o) = doc.as_object_mut() {
+                    o.remove("apiVersion");
+                    o.remove("kind");
+                }
+                kube_proxy = Some(doc);
+            }
             "" => return Err("a document has no apiVersion: expected kubeup.io/v1alpha1 (kind Configuration) or kubeadm.k8s.io/v1beta3|v1beta4".into()),
             _ => {
                 return Err(format!(
-                    "document {api}/{kind} is not supported: expected {KUBEUP_API_VERSION} Configuration or kubeadm.k8s.io/v1beta3|v1beta4 InitConfiguration/ClusterConfiguration"
+                    "document {api}/{kind} is not supported: expected {KUBEUP_API_VERSION} Configuration, kubeadm.k8s.io/v1beta3|v1beta4 InitConfiguration/ClusterConfiguration, or kubeproxy.config.k8s.io/v1alpha1 KubeProxyConfiguration"
                 ))
             }
         }
     }
     let from_kubeadm = if kubeadm_docs.is_empty() { None } else { Some(kubeadm::to_settings(kubeadm_docs)?) };
-    match (kubeup_doc, from_kubeadm) {
-        (Some(_), Some(_)) => Err("mixes kubeup's Configuration with kubeadm documents: use one or the other".into()),
-        (Some(s), None) | (None, Some(s)) => Ok(s),
-        (None, None) => Err("the file holds no configuration document".into()),
+    let mut settings = match (kubeup_doc, from_kubeadm) {
+        (Some(_), Some(_)) => return Err("mixes kubeup's Configuration with kubeadm documents: use one or the other".into()),
+        (Some(s), None) | (None, Some(s)) => s,
+        (None, None) if kube_proxy.is_some() => Settings::default(),
+        (None, None) => return Err("the file holds no configuration document".into()),
+    };
+    if let Some(kp) = kube_proxy {
+        if !kp.is_object() {
+            return Err("KubeProxyConfiguration: expected a mapping of fields".into());
+        }
+        settings.kube_proxy = Some(kp);
     }
+    Ok(settings)
 }
 
 /// Deserialize one document with the failing field's path in the message.

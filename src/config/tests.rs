@@ -1,7 +1,7 @@
 use super::*;
 
 fn host() -> HostDefaults {
-    HostDefaults { hostname: Some("Node-1".into()), address: Some("192.0.2.10".parse().unwrap()), cgroup_driver: None, cri_socket: None }
+    HostDefaults { hostname: Some("Node-1".into()), address: Some("192.0.2.10".parse().unwrap()), cgroup_driver: None, cri_socket: None, kubeup_image: None }
 }
 
 fn resolve_text(text: &str) -> Result<Config, String> {

@@ -105,7 +105,31 @@ pub(super) fn resolve(s: Settings, host: &HostDefaults) -> Result<Config, Config
             format!("{service_subnet} is too large: the API server allows at most 20 host bits (/12 for IPv4, /108 for IPv6)"),
         ));
     }
-    let pod_subnet = s.networking.pod_subnet;
+    let pod_network = match s.networking.pod_network.as_deref().unwrap_or("flannel") {
+        "flannel" => super::PodNetwork::Flannel,
+        "bridge" => super::PodNetwork::Bridge,
+        "none" => super::PodNetwork::None,
+        p if p.contains('/') || p.ends_with(".yaml") || p.ends_with(".yml") || p.ends_with(".json") => super::PodNetwork::Manifest(p.to_string()),
+        other => {
+            return Err(invalid(
+                "networking.podNetwork",
+                format!("{other:?} is not a pod network kubeup knows: use flannel, bridge, none, or the path of a manifest file"),
+            ))
+        }
+    };
+    // flannel and the bridge network need per-node pod CIDRs, so they get kubeadm users'
+    // customary range when none is given (IPv4 only: an IPv6 range must be chosen).
+    let pod_subnet = match (s.networking.pod_subnet, &pod_network) {
+        (Some(p), _) => Some(p),
+        (None, super::PodNetwork::Flannel | super::PodNetwork::Bridge) if service_subnet.is_ipv4() => "10.244.0.0/16".parse().ok(),
+        (None, super::PodNetwork::Flannel | super::PodNetwork::Bridge) => {
+            return Err(invalid(
+                "networking.podSubnet",
+                format!("the {pod_network} pod network needs a pod range for an IPv6 cluster: pass --pod-network-cidr"),
+            ))
+        }
+        (None, _) => None,
+    };
     if let Some(pod) = pod_subnet {
         if pod.host_bits() < 4 {
             return Err(invalid("networking.podSubnet", format!("{pod} is too small: use at least a /28 (IPv4)")));
@@ -222,6 +246,13 @@ pub(super) fn resolve(s: Settings, host: &HostDefaults) -> Result<Config, Config
         bootstrap_tokens: s.bootstrap_tokens.clone(),
         ignore_preflight_errors: s.ignore_preflight_errors.iter().map(|e| e.to_lowercase()).collect(),
         skip_phases: s.skip_phases.clone(),
+        pod_network,
+        kubeup_image: s
+            .kubeup_image
+            .clone()
+            .or_else(|| host.kubeup_image.clone().filter(|i| !i.starts_with("sha256:")))
+            .unwrap_or_else(|| super::DEFAULT_KUBEUP_IMAGE.into()),
+        kube_proxy_overrides: s.kube_proxy.clone().unwrap_or(serde_json::Value::Null),
         version,
     })
 }

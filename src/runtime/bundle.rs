@@ -45,6 +45,20 @@ pub async fn save(rt: &Runtime, images: &[String], path: &Path, mut progress: im
     Ok(written)
 }
 
+/// Save `images` as a plain (uncompressed) `docker save` archive, as `ctr images import` reads it.
+pub async fn save_tar(rt: &Runtime, images: &[String], path: &Path) -> Result<u64, RuntimeError> {
+    let mut file = File::create(path).map_err(|e| bundle_err(path, e.to_string()))?;
+    let names: Vec<&str> = images.iter().map(String::as_str).collect();
+    let mut stream = rt.client().export_images(&names);
+    let mut written = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(api("save images"))?;
+        file.write_all(&chunk).map_err(|e| bundle_err(path, e.to_string()))?;
+        written += chunk.len() as u64;
+    }
+    Ok(written)
+}
+
 /// Check a bundle completely without loading it; returns the image tags it holds.
 pub fn verify(path: &Path) -> Result<Vec<String>, RuntimeError> {
     let file = File::open(path).map_err(|e| bundle_err(path, format!("cannot be opened: {e}")))?;

@@ -203,6 +203,12 @@ impl Runtime {
         }))
     }
 
+    /// The image a container was created from, as given (`kubeup:latest`).
+    pub async fn container_image(&self, id: &str) -> Result<Option<String>, RuntimeError> {
+        let info = self.docker.inspect_container(id, None).await.map_err(api(format!("inspect container {id}")))?;
+        Ok(info.config.and_then(|c| c.image))
+    }
+
     /// Remove a container (stopping it first).
     pub async fn remove(&self, id: &str) -> Result<(), RuntimeError> {
         let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
