@@ -41,6 +41,8 @@ pub struct Cli {
 pub enum Command {
     /// Set up this host as the first control-plane node.
     Init(Box<InitCommand>),
+    /// Join this host to a cluster as a worker node (secure discovery, TLS bootstrap).
+    Join(Box<JoinCommand>),
     /// Configuration helpers.
     Config {
         /// What to do.
@@ -67,6 +69,8 @@ pub enum Command {
         #[command(subcommand)]
         command: KubeconfigCommand,
     },
+    /// The bridge pod network's per-node agent (runs in the kubeup-network DaemonSet).
+    NetworkAgent(NetworkAgentFlags),
     /// Print kubeup's version and the Kubernetes versions it installs.
     Version {
         /// Output format.
@@ -242,6 +246,12 @@ pub struct ImageFlags {
     /// Kubelet image.
     #[arg(long, value_name = "IMAGE")]
     pub kubelet_image: Option<String>,
+    /// Pod network (flannel, bridge, none, or a manifest file): decides the network's images.
+    #[arg(long, value_name = "NETWORK")]
+    pub pod_network: Option<String>,
+    /// kubeup's own image (the bridge network's agent).
+    #[arg(long, value_name = "IMAGE")]
+    pub kubeup_image: Option<String>,
     /// Docker socket.
     #[arg(long, value_name = "PATH", default_value = "/var/run/docker.sock", env = "KUBEUP_DOCKER_SOCKET")]
     pub docker_socket: PathBuf,
@@ -311,6 +321,120 @@ pub enum PrintWhat {
     InitDefaults,
 }
 
+/// `kubeup join`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct JoinCommand {
+    /// Flags.
+    #[command(flatten)]
+    pub flags: JoinFlags,
+    /// `phase <name>`.
+    #[command(subcommand)]
+    pub sub: Option<JoinSub>,
+}
+
+/// `kubeup join phase …`.
+#[derive(Debug, Subcommand)]
+pub enum JoinSub {
+    /// Run one phase of join (`discovery` verifies the cluster and prints what it found, writing nothing).
+    Phase {
+        /// Phase name.
+        #[arg(value_parser = PossibleValuesParser::new(["discovery", "preflight", "prepare-host", "kubelet-start", "kubelet-wait-bootstrap"]))]
+        name: String,
+        /// Flags.
+        #[command(flatten)]
+        flags: JoinFlags,
+    },
+}
+
+/// Flags of `join`.
+#[derive(Debug, Args, Clone)]
+pub struct JoinFlags {
+    /// The API server to discover the cluster from (host:port).
+    #[arg(value_name = "ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// The bootstrap token (discovery and TLS bootstrap).
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Pin of the cluster CA's public key, sha256:<hex> (repeatable).
+    #[arg(long = "discovery-token-ca-cert-hash", value_name = "HASH")]
+    pub ca_cert_hashes: Vec<String>,
+    /// Trust the cluster CA without a pin (insecure: anyone who knows the token can impersonate the cluster).
+    #[arg(long)]
+    pub discovery_token_unsafe_skip_ca_verification: bool,
+    /// A kubeconfig file with the API server and CA, instead of token discovery.
+    #[arg(long, value_name = "FILE")]
+    pub discovery_file: Option<String>,
+    /// How long discovery waits for the cluster (e.g. 5m).
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub discovery_timeout: crate::config::GoDuration,
+    /// Node name (default: the host's hostname).
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
+    /// The node's IP for the kubelet (default: an address of this host).
+    #[arg(long = "apiserver-advertise-address", alias = "node-ip", value_name = "IP")]
+    pub node_ip: Option<IpAddr>,
+    /// CRI endpoint of the kubelet.
+    #[arg(long, value_name = "URL")]
+    pub cri_socket: Option<String>,
+    /// Kubelet cgroup driver (systemd or cgroupfs).
+    #[arg(long, value_name = "DRIVER")]
+    pub cgroup_driver: Option<String>,
+    /// Kubelet container image.
+    #[arg(long, value_name = "IMAGE")]
+    pub kubelet_image: Option<String>,
+    /// kubeup's own image (copied into containerd for the bridge network's agent).
+    #[arg(long, value_name = "IMAGE")]
+    pub kubeup_image: Option<String>,
+    /// Join as a control-plane node (not supported by this version).
+    #[arg(long)]
+    pub control_plane: bool,
+    /// Key of the uploaded control-plane certificates (with --control-plane).
+    #[arg(long, value_name = "KEY")]
+    pub certificate_key: Option<String>,
+    /// Phases to skip.
+    #[arg(long, value_name = "PHASES", value_delimiter = ',')]
+    pub skip_phases: Vec<String>,
+    /// Preflight checks whose errors become warnings (`all` for every check).
+    #[arg(long, value_name = "CHECKS", value_delimiter = ',')]
+    pub ignore_preflight_errors: Vec<String>,
+    /// Discover and print what would be done; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only report what the host needs; change none of it.
+    #[arg(long)]
+    pub no_host_fixes: bool,
+    /// Load this image bundle (from `kubeup images save`) before starting anything.
+    #[arg(long, value_name = "FILE")]
+    pub image_bundle: Option<PathBuf>,
+    /// Host access.
+    #[command(flatten)]
+    pub host: HostFlags,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+/// `kubeup network-agent`.
+#[derive(Debug, Args, Clone)]
+pub struct NetworkAgentFlags {
+    /// This node's name.
+    #[arg(long, value_name = "NAME")]
+    pub node_name: String,
+    /// API server URL.
+    #[arg(long, value_name = "URL")]
+    pub apiserver: String,
+    /// CNI configuration directory.
+    #[arg(long, value_name = "DIR", default_value = "/etc/cni/net.d")]
+    pub cni_conf_dir: PathBuf,
+    /// Seconds between passes.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub interval: u64,
+    /// One pass, then exit.
+    #[arg(long)]
+    pub once: bool,
+}
+
 /// Flags of `init` and `init phase`.
 #[derive(Debug, Args, Clone)]
 pub struct InitFlags {
@@ -335,6 +459,12 @@ pub struct InitFlags {
     /// Pod network range; the controller-manager allocates node pod CIDRs from it.
     #[arg(long, value_name = "CIDR")]
     pub pod_network_cidr: Option<Cidr>,
+    /// Pod network to install: flannel, bridge (no extra image: kubeup's own agent), none, or a manifest file.
+    #[arg(long, value_name = "NETWORK")]
+    pub pod_network: Option<String>,
+    /// kubeup's own image, for the bridge network's agent (default: the image this runs as).
+    #[arg(long, value_name = "IMAGE")]
+    pub kubeup_image: Option<String>,
     /// Service IP range.
     #[arg(long, value_name = "CIDR")]
     pub service_cidr: Option<Cidr>,
@@ -394,6 +524,8 @@ impl InitFlags {
         s.node.kubelet_image = self.kubelet_image.clone();
         s.control_plane_endpoint = self.control_plane_endpoint.clone();
         s.networking.pod_subnet = self.pod_network_cidr;
+        s.networking.pod_network = self.pod_network.clone();
+        s.kubeup_image = self.kubeup_image.clone();
         s.networking.service_subnet = self.service_cidr;
         s.networking.dns_domain = self.service_dns_domain.clone();
         s.api_server.cert_sans = self.apiserver_cert_extra_sans.clone();
@@ -423,6 +555,10 @@ pub fn run(cli: Cli) -> u8 {
             Some(InitSub::Phase { name, child, flags }) => block_on(crate::commands::init(&flags, Selection::One(name, child))),
         },
         Command::Reset(flags) => block_on(crate::commands::reset(&flags)),
+        Command::Join(join) => match join.sub {
+            None => block_on(crate::join::join(&join.flags, Selection::All)),
+            Some(JoinSub::Phase { name, flags }) => block_on(crate::join::join(&flags, Selection::One(name, None))),
+        },
         Command::Token { command } => run_token(command),
         Command::Kubeconfig { command: KubeconfigCommand::User { client_name, orgs, validity_period, output_file, node } } => {
             match crate::host::HostRoot::open(&node.host_root) {
@@ -431,6 +567,21 @@ pub fn run(cli: Cli) -> u8 {
             }
         }
         Command::Images { command } => block_on(crate::commands::images(command)),
+        Command::NetworkAgent(f) => {
+            let args = crate::network::AgentArgs {
+                node_name: f.node_name,
+                apiserver: f.apiserver,
+                cni_conf_dir: f.cni_conf_dir,
+                interval: std::time::Duration::from_secs(f.interval.max(1)),
+                once: f.once,
+            };
+            block_on(async move {
+                match crate::network::run(args).await {
+                    Ok(()) => exit::OK,
+                    Err(e) => fail(exit::FAILED, &e),
+                }
+            })
+        }
         Command::Config { command: ConfigCommand::Print { what: PrintWhat::InitDefaults } } => match crate::yaml::to_string(&Settings::defaults()) {
             Ok(y) => {
                 out(&y);

@@ -20,17 +20,17 @@ use crate::runtime::{self, bundle, ContainerOutcome, HostMapping, Runtime};
 use crate::workflow::{self, Report, Selection, Stop, WorkflowError};
 
 /// Everything known about where kubeup runs and how it reaches the host.
-struct Env {
-    root: HostRoot,
-    facts: HostFacts,
-    docker: Option<Runtime>,
-    mapping: HostMapping,
-    exec: HostExec,
+pub(crate) struct Env {
+    pub(crate) root: HostRoot,
+    pub(crate) facts: HostFacts,
+    pub(crate) docker: Option<Runtime>,
+    pub(crate) mapping: HostMapping,
+    pub(crate) exec: HostExec,
     /// What the `docker run` line lacks, if kubeup runs in a container.
-    installer_problems: Vec<String>,
+    pub(crate) installer_problems: Vec<String>,
 }
 
-fn parse_labels(labels: &[String]) -> Result<BTreeMap<String, String>, String> {
+pub(crate) fn parse_labels(labels: &[String]) -> Result<BTreeMap<String, String>, String> {
     labels
         .iter()
         .map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("--container-label {l:?} must be KEY=VALUE")))
@@ -43,7 +43,7 @@ fn ns_of(proc_dir: &Path, pid: &str, ns: &str) -> Option<std::path::PathBuf> {
 
 /// Gather the environment. Docker being unreachable is recorded, not fatal (dry runs and
 /// preflight report it).
-async fn environment(host: &HostFlags) -> Result<Env, u8> {
+pub(crate) async fn environment(host: &HostFlags) -> Result<Env, u8> {
     let root = HostRoot::open(&host.host_root).map_err(|e| error(exit::USAGE, &e.to_string()))?;
     let proc_dir = observe::proc_dir();
     let mut facts = observe::observe(&root, &proc_dir);
@@ -77,6 +77,9 @@ async fn environment(host: &HostFlags) -> Result<Env, u8> {
         Err(e) => Err(e.to_string()),
     });
     facts.defaults.cri_socket = facts.cri_sockets.first().map(|s| format!("unix://{s}"));
+    if let (Ok(rt), Some(id)) = (&docker, own_id.as_deref()) {
+        facts.defaults.kubeup_image = rt.container_image(id).await.ok().flatten();
+    }
     if let Some(Ok(d)) = &facts.docker {
         facts.defaults.cgroup_driver = Some(d.cgroup_driver.clone()).filter(|d| d == "systemd" || d == "cgroupfs");
     }
@@ -124,6 +127,15 @@ pub async fn init(flags: &InitFlags, selection: Selection) -> u8 {
             return error(exit::FAILED, &e);
         }
     }
+    if !flags.dry_run && std::env::var_os("KUBEUP_SKIP_EFFECTS").is_none() && cfg.pod_network == config::PodNetwork::Bridge {
+        // The bridge agent runs from kubeup's own image, which Docker has (it runs this
+        // installer) but the CRI runtime may not, and no registry may serve it.
+        // Not fatal: the image may be served by a registry after all; if not, the agent's
+        // pods say ErrImagePull and the warning here names the cause.
+        if let Err(e) = copy_image_into_cri(&env, &cfg, &cfg.kubeup_image).await {
+            say(&format!("[images] warning: {e}\n"));
+        }
+    }
     let mut report = match workflow::run_init(&cfg, &env.facts, &env.root, &options, &selection, flags.dry_run) {
         Ok(r) => r,
         Err(e) => {
@@ -144,18 +156,18 @@ pub async fn init(flags: &InitFlags, selection: Selection) -> u8 {
         }
     } else if !flags.dry_run && report.preflight_errors.is_empty() {
         let kubelet_name = format!("{}-{}", flags.host.container_prefix, crate::kubelet::container::KUBELET_CONTAINER_SUFFIX);
-        if let Err(e) = run_effects(&mut report, &env, &cfg.cert_dir, &labels, &kubelet_name, &mut notes).await {
-            print_report(&report, flags, started.elapsed(), &notes);
+        if let Err(e) = run_effects(&mut report, &env, &cfg.cert_dir, &cfg.node_name, &labels, &kubelet_name, &mut notes).await {
+            print_report(&report, flags.dry_run, flags.output, "init", started.elapsed(), &notes);
             return error(exit::FAILED, &e);
         }
     }
-    print_report(&report, flags, started.elapsed(), &notes)
+    print_report(&report, flags.dry_run, flags.output, "init", started.elapsed(), &notes)
 }
 
 /// Pods run through the CRI runtime, which keeps its own images: containerd's `k8s.io`
 /// namespace, not Docker's. The bundle is staged decompressed inside the host root and imported
 /// with the host's `ctr`, then removed. cri-dockerd needs nothing more (its images are Docker's).
-fn import_into_cri(env: &Env, cfg: &config::Config, bundle_file: &Path) -> Result<(), String> {
+pub(crate) fn import_into_cri(env: &Env, cfg: &config::Config, bundle_file: &Path) -> Result<(), String> {
     let sock = cfg.cri_socket.trim_start_matches("unix://");
     if !sock.contains("containerd") {
         return Ok(());
@@ -180,6 +192,41 @@ fn import_into_cri(env: &Env, cfg: &config::Config, bundle_file: &Path) -> Resul
     }
 }
 
+/// Copy `image` from Docker into containerd's k8s.io namespace unless it is there already.
+pub(crate) async fn copy_image_into_cri(env: &Env, cfg: &config::Config, image: &str) -> Result<(), String> {
+    let sock = cfg.cri_socket.trim_start_matches("unix://");
+    if !sock.contains("containerd") {
+        return Ok(());
+    }
+    let host_sock = env.mapping.source(sock);
+    let qualified = if image.contains('/') { image.to_string() } else { format!("docker.io/library/{image}") };
+    let check = env.exec.run(&format!("ctr --address '{host_sock}' -n k8s.io images ls -q 'name=={qualified}'"));
+    if matches!(&check, Ok(o) if o.code == 0 && !o.output.trim().is_empty()) {
+        return Ok(());
+    }
+    let Some(rt) = &env.docker else { return Err(format!("{image} must be copied into containerd but Docker is not reachable")) };
+    if !rt.image_present(image).await.map_err(|e| e.to_string())? {
+        say(&format!("[images] {image} is neither in Docker nor in containerd: the kubeup-network pods will pull it\n"));
+        return Ok(());
+    }
+    let staging = crate::paths::known("/var/lib/kubeup/kubeup-image.tar");
+    let real = env.root.resolve(&staging).map_err(|e| e.to_string())?;
+    if let Some(dir) = real.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot stage {image} in {}: {e}", dir.display()))?;
+    }
+    bundle::save_tar(rt, &[image.to_string()], &real).await.map_err(|e| e.to_string())?;
+    let out = env.exec.run(&format!("ctr --address '{host_sock}' -n k8s.io images import '{}'", env.mapping.source(staging.as_str())));
+    let _ = std::fs::remove_file(&real);
+    match out {
+        Ok(o) if o.code == 0 => {
+            say(&format!("[images] copied {image} from Docker into containerd (namespace k8s.io) for the bridge network's agent\n"));
+            Ok(())
+        }
+        Ok(o) => Err(format!("copying {image} into containerd failed (ctr exit {}): {}", o.code, o.output)),
+        Err(e) => Err(format!("cannot run ctr on the host to copy {image} into containerd: {e}")),
+    }
+}
+
 /// The admin client, made when the first API step needs it (admin.conf exists by then).
 async fn admin_client(env: &Env, cache: &mut Option<kube::Client>) -> Result<kube::Client, String> {
     if let Some(c) = cache {
@@ -194,6 +241,24 @@ async fn admin_client(env: &Env, cache: &mut Option<kube::Client>) -> Result<kub
     let c = crate::cluster::client::client_from_kubeconfig(&text, "/etc/kubernetes/admin.conf").await.map_err(|e| e.to_string())?;
     *cache = Some(c.clone());
     Ok(c)
+}
+
+/// From v1.29 admin.conf's user is in group `kubeadm:cluster-admins`, which is powerless until
+/// the ClusterRoleBinding of that name exists. As kubeadm does, that one binding is created with
+/// super-admin.conf (group system:masters), before the first API write; then admin.conf works.
+async fn ensure_admin_binding(env: &Env) -> Result<Option<&'static str>, String> {
+    let Some(super_admin) = env.root.read(&crate::paths::kubeconfig("super-admin.conf")).map_err(|e| e.to_string())? else { return Ok(None) };
+    let admin = env.root.read(&crate::paths::kubeconfig("admin.conf")).map_err(|e| e.to_string())?.unwrap_or_default();
+    let cert = crate::kubeconfig::read_existing(&String::from_utf8_lossy(&admin)).ok().and_then(|a| a.client_cert_pem);
+    let orgs = cert.as_deref().map(crate::pki::subject_orgs).unwrap_or_default();
+    if !orgs.iter().any(|o| o == "kubeadm:cluster-admins") {
+        return Ok(None);
+    }
+    let text = String::from_utf8(super_admin).map_err(|_| "super-admin.conf is not UTF-8 text".to_string())?;
+    let client = crate::cluster::client::client_from_kubeconfig(&text, "/etc/kubernetes/super-admin.conf").await.map_err(|e| e.to_string())?;
+    let crb = crate::cluster::objects::admin_binding();
+    crate::cluster::client::apply(&client, &crb, false).await.map_err(|e| e.to_string())?;
+    Ok(Some("ClusterRoleBinding kubeadm:cluster-admins ensured with super-admin.conf (admin.conf's group gets cluster-admin through it)"))
 }
 
 /// kubeadm's kubelet-finalize: once the kubelet keeps its client certificate in
@@ -229,16 +294,18 @@ fn kubelet_finalize(env: &Env) -> Result<String, String> {
 }
 
 /// Host commands, containers, waits and API objects, in plan order.
-async fn run_effects(
+pub(crate) async fn run_effects(
     report: &mut Report,
     env: &Env,
     cert_dir: &str,
+    node_name: &str,
     labels: &BTreeMap<String, String>,
     kubelet_name: &str,
     notes: &mut Vec<String>,
 ) -> Result<(), String> {
     let mut said_exec = false;
     let mut admin: Option<kube::Client> = None;
+    let mut binding_checked = false;
     for p in &report.plans {
         let mut applied: BTreeMap<&str, usize> = BTreeMap::new();
         for step in &p.plan.steps {
@@ -250,11 +317,18 @@ async fn run_effects(
                         kubelet: kubelet_name.to_string(),
                         admin: if *target == crate::plan::WaitTarget::ApiServer { Some(admin_client(env, &mut admin).await?) } else { None },
                         cert_dir: cert_dir.to_string(),
+                        node_name: node_name.to_string(),
                     };
                     let took = probe.wait(*target, std::time::Duration::from_secs(*timeout_secs)).await.map_err(|d| format!("[{}] {d}", p.phase))?;
                     notes.push(format!("[{}] {} after {:.1} s", p.phase, target.describe(), took.as_secs_f64()));
                 }
                 Step::ApplyObject { object, create_only } => {
+                    if !binding_checked {
+                        binding_checked = true;
+                        if let Some(n) = ensure_admin_binding(env).await.map_err(|e| format!("[{}] {e}", p.phase))? {
+                            notes.push(format!("[{}] {n}", p.phase));
+                        }
+                    }
                     let client = admin_client(env, &mut admin).await?;
                     let outcome = crate::cluster::client::apply(&client, object, *create_only).await.map_err(|e| format!("[{}] {e}", p.phase))?;
                     let key = match outcome {
@@ -277,6 +351,14 @@ async fn run_effects(
                     ));
                 }
                 Step::KubeletFinalize => notes.push(format!("[{}] {}", p.phase, kubelet_finalize(env)?)),
+                Step::RemoveFile { path, reason } => {
+                    let real = env.root.resolve(path).map_err(|e| e.to_string())?;
+                    match std::fs::remove_file(&real) {
+                        Ok(()) => notes.push(format!("[{}] removed {path}: {reason}", p.phase)),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(format!("[{}] cannot remove {path}: {e}", p.phase)),
+                    }
+                }
 
                 Step::HostCommand { summary, script } => {
                     if !said_exec {
@@ -329,20 +411,20 @@ async fn run_effects(
     Ok(())
 }
 
-fn print_report(r: &Report, flags: &InitFlags, elapsed: Duration, notes: &[String]) -> u8 {
+pub(crate) fn print_report(r: &Report, dry_run: bool, output: Output, what: &str, elapsed: Duration, notes: &[String]) -> u8 {
     // A dry run's product is the plan: preflight errors are reported in it ("a real run would
     // stop here"), not turned into a failure; `init phase preflight` is the check to script.
-    let code = if !r.preflight_errors.is_empty() && !flags.dry_run {
+    let code = if !r.preflight_errors.is_empty() && !dry_run {
         exit::PREFLIGHT
-    } else if r.stop.is_some() && !flags.dry_run {
+    } else if r.stop.is_some() && !dry_run {
         exit::INCOMPLETE
     } else {
         exit::OK
     };
-    match flags.output {
+    match output {
         Output::Json => {
             let mut v = plan::to_json(&r.plans);
-            v["dryRun"] = flags.dry_run.into();
+            v["dryRun"] = dry_run.into();
             v["changes"] = serde_json::to_value(r.changes).unwrap_or_default();
             v["stoppedAt"] = serde_json::to_value(&r.stop).unwrap_or_default();
             v["preflightErrors"] = serde_json::to_value(&r.preflight_errors).unwrap_or_default();
@@ -351,20 +433,20 @@ fn print_report(r: &Report, flags: &InitFlags, elapsed: Duration, notes: &[Strin
             say(&format!("{v:#}\n"));
         }
         Output::Text => {
-            say(&plan::to_text(&r.plans, flags.dry_run));
+            say(&plan::to_text(&r.plans, dry_run));
             let c = r.changes;
-            if flags.dry_run {
+            if dry_run {
                 say("[dryrun] nothing was changed on the host\n");
             } else {
                 say(&format!(
-                    "[init] {} files created, {} replaced, {} modes fixed, {} unchanged, {} directories created\n",
+                    "[{what}] {} files created, {} replaced, {} modes fixed, {} unchanged, {} directories created\n",
                     c.created, c.replaced, c.mode_fixed, c.unchanged, c.dirs_created
                 ));
             }
             for n in notes {
                 say(&format!("{n}\n"));
             }
-            if !flags.dry_run {
+            if !dry_run {
                 for p in &r.plans {
                     for step in &p.plan.steps {
                         if let Step::Say { text, .. } = step {
@@ -377,12 +459,9 @@ fn print_report(r: &Report, flags: &InitFlags, elapsed: Duration, notes: &[Strin
                 say(&format!("[preflight] a real run would stop here:\n{}\n", r.preflight_errors.join("\n")));
             }
             if let Some(s) = &r.stop {
-                say(&format!("[init] stopped at {}: {}\n", s.phase, s.reason));
-                if s.phase == "addon" {
-                    say("[init] the join command: run `kubeup init phase show-join-command` (same flags)\n");
-                }
+                say(&format!("[{what}] stopped at {}: {}\n", s.phase, s.reason));
             }
-            say(&format!("[init] took {} ms\n", elapsed.as_millis()));
+            say(&format!("[{what}] took {} ms\n", elapsed.as_millis()));
         }
     }
     code
@@ -470,8 +549,16 @@ fn image_config(flags: &ImageFlags) -> Result<config::Config, String> {
     let layer = Settings { kubernetes_version: flags.kubernetes_version.clone(), image_repository: flags.image_repository.clone(), ..Default::default() };
     let mut layer = layer;
     layer.node.kubelet_image = flags.kubelet_image.clone();
+    layer.networking.pod_network = flags.pod_network.clone();
+    layer.kubeup_image = flags.kubeup_image.clone();
     // The node's identity does not change the image set.
-    let host = HostDefaults { hostname: Some("node".into()), address: Some(std::net::Ipv4Addr::LOCALHOST.into()), cgroup_driver: None, cri_socket: None };
+    let host = HostDefaults {
+        hostname: Some("node".into()),
+        address: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+        cgroup_driver: None,
+        cri_socket: None,
+        kubeup_image: None,
+    };
     config::resolve(file, &layer, &host).map_err(|e| e.to_string())
 }
 

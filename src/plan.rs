@@ -114,6 +114,14 @@ pub enum Step {
         /// Taints to add (effect NoSchedule).
         taints: Vec<String>,
     },
+    /// Remove a file once the waits before it succeeded (the bootstrap kubeconfig after the TLS
+    /// bootstrap); an effect, not part of the file transaction.
+    RemoveFile {
+        /// File.
+        path: HostPath,
+        /// Why it can go.
+        reason: String,
+    },
     /// Point kubelet.conf at the kubelet's rotating client certificate, once the kubelet has
     /// written `/var/lib/kubelet/pki/kubelet-client-current.pem` (kubeadm's kubelet-finalize).
     KubeletFinalize,
@@ -151,6 +159,10 @@ pub enum WaitTarget {
     ControllerManager,
     /// kube-scheduler `/healthz`.
     Scheduler,
+    /// The kubelet's TLS bootstrap: `/etc/kubernetes/kubelet.conf` written by the kubelet.
+    TlsBootstrap,
+    /// This node's Node object Ready (read with the kubelet's own credentials).
+    NodeReady,
 }
 
 impl WaitTarget {
@@ -163,6 +175,8 @@ impl WaitTarget {
             WaitTarget::ApiServer => "kube-apiserver's /readyz (admin credentials)",
             WaitTarget::ControllerManager => "kube-controller-manager's /healthz (127.0.0.1:10257)",
             WaitTarget::Scheduler => "kube-scheduler's /healthz (127.0.0.1:10259)",
+            WaitTarget::TlsBootstrap => "the kubelet's TLS bootstrap (/etc/kubernetes/kubelet.conf)",
+            WaitTarget::NodeReady => "the node to register and become Ready",
         }
     }
 }
@@ -267,6 +281,10 @@ enum StepView<'a> {
         text: &'a str,
     },
     KubeletFinalize,
+    RemoveFile {
+        path: &'a HostPath,
+        reason: &'a str,
+    },
     Check {
         name: &'a str,
         severity: Severity,
@@ -295,6 +313,7 @@ fn view(step: &Step) -> StepView<'_> {
         Step::MarkNode { name, labels, taints } => StepView::MarkNode { name, labels, taints },
         Step::Say { text, secret } => StepView::Say { text: if *secret { "<redacted: holds a bootstrap token>" } else { text } },
         Step::KubeletFinalize => StepView::KubeletFinalize,
+        Step::RemoveFile { path, reason } => StepView::RemoveFile { path, reason },
         Step::Check { name, severity, message } => StepView::Check { name, severity: *severity, message },
     }
 }
@@ -355,6 +374,7 @@ pub fn to_text(plans: &[PhasePlan], show_contents: bool) -> String {
                 }
                 Step::MarkNode { name, labels, taints } => writeln!(out, "{tag} mark node {name}: labels {} taints {}", labels.join(","), taints.join(",")),
                 Step::Say { .. } => Ok(()),
+                Step::RemoveFile { path, reason } => writeln!(out, "{tag} remove {path} ({reason})"),
                 Step::KubeletFinalize => writeln!(out, "{tag} point kubelet.conf at /var/lib/kubelet/pki/kubelet-client-current.pem once the kubelet wrote it"),
                 Step::Check { name, severity, message } => match severity {
                     Severity::Ok => writeln!(out, "{tag} [OK {name}] {message}"),

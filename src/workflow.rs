@@ -116,10 +116,38 @@ pub fn run_init(
     selection: &Selection,
     dry_run: bool,
 ) -> Result<Report, WorkflowError> {
+    run_phases(phases::INIT_PHASES, None, cfg, facts, root, options, selection, dry_run)
+}
+
+/// Run `join` (or one of its phases) with what discovery established.
+#[allow(clippy::too_many_arguments)]
+pub fn run_join(
+    join: &phases::join::JoinInput,
+    cfg: &Config,
+    facts: &HostFacts,
+    root: &HostRoot,
+    options: &phases::Options,
+    selection: &Selection,
+    dry_run: bool,
+) -> Result<Report, WorkflowError> {
+    run_phases(phases::join::JOIN_PHASES, Some(join), cfg, facts, root, options, selection, dry_run)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_phases(
+    list: &'static [phases::PhaseDef],
+    join: Option<&phases::join::JoinInput>,
+    cfg: &Config,
+    facts: &HostFacts,
+    root: &HostRoot,
+    options: &phases::Options,
+    selection: &Selection,
+    dry_run: bool,
+) -> Result<Report, WorkflowError> {
     let phases: Vec<(&phases::PhaseDef, Option<String>)> = match selection {
-        Selection::All => phases::INIT_PHASES.iter().filter(|p| !cfg.skip_phases.iter().any(|s| s == p.name)).map(|p| (p, None)).collect(),
+        Selection::All => list.iter().filter(|p| !cfg.skip_phases.iter().any(|s| s == p.name)).map(|p| (p, None)).collect(),
         Selection::One(name, child) => {
-            let def = phases::find(name).ok_or_else(|| WorkflowError::UnknownPhase(name.clone()))?;
+            let def = phases::find_in(list, name).ok_or_else(|| WorkflowError::UnknownPhase(name.clone()))?;
             if let Some(c) = child {
                 if !def.children.contains(&c.as_str()) {
                     return Err(WorkflowError::UnknownChild { phase: name.clone(), child: c.clone(), children: def.children.join(", ") });
@@ -144,7 +172,7 @@ pub fn run_init(
             break;
         };
         let started = Instant::now();
-        let ctx = Ctx { options, cfg, facts, now, view: View::new(root, &overlay) };
+        let ctx = Ctx { options, cfg, facts, now, view: View::new(root, &overlay), join };
         let plan = render(&ctx, child.as_deref()).map_err(|source| WorkflowError::Render { phase: phase_id(def.name, child.as_deref()), source })?;
         tracing::debug!(phase = def.name, ms = started.elapsed().as_millis() as u64, "rendered");
         overlay.add(&plan);

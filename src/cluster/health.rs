@@ -26,10 +26,23 @@ pub struct Probe<'a> {
     pub admin: Option<Client>,
     /// Certificate directory.
     pub cert_dir: String,
+    /// This node's name (for [`WaitTarget::NodeReady`]).
+    pub node_name: String,
 }
 
 /// Known failure modes: a pattern in the logs, and what it means.
 pub const KNOWN_FAILURES: &[(&str, &str)] = &[
+    (
+        "Unauthorized",
+        "the bootstrap token was refused: it expired or was deleted; create a new one with `kubeup token create --print-join-command` on a control-plane node",
+    ),
+    (
+        "is not approved",
+        "the kubelet's certificate request was not approved: check that kube-controller-manager runs and that the ClusterRoleBinding kubeadm:node-autoapprove-bootstrap exists",
+    ),
+    ("certificate signing request", "the kubelet's certificate request was not signed: check kube-controller-manager (csrapproving, csrsigning) on the control plane"),
+    ("NetworkPluginNotReady", "no pod network on this node yet: the pod network's DaemonSet has not written a CNI config here; see `kubectl -n kube-system get pods -o wide`"),
+    ("cni config uninitialized", "no pod network on this node yet: the pod network's DaemonSet has not written a CNI config here; see `kubectl -n kube-system get pods -o wide`"),
     (
         "not a shared or slave mount",
         "mount propagation: /var/lib/kubelet (or /) is not shared on the host; run kubeup without --no-host-fixes or `mount --make-rshared /`",
@@ -75,6 +88,35 @@ fn client_for(url: &str, ca_pem: &str, verify: bool, cert_key: Option<(&str, &st
             None
         }
     }
+}
+
+/// Whether a Node's Ready condition is True.
+pub fn node_ready(n: &k8s_openapi::api::core::v1::Node) -> bool {
+    n.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// A client with the kubelet's own credentials. kubelet.conf names files by their host paths
+/// (`/var/lib/kubelet/pki/kubelet-client-current.pem`), which are read through the host root
+/// and embedded.
+pub async fn kubelet_client(root: &HostRoot) -> Option<Client> {
+    let text = String::from_utf8(root.read(&crate::paths::kubeconfig("kubelet.conf")).ok()??).ok()?;
+    let mut kc = kube::config::Kubeconfig::from_yaml(&text).ok()?;
+    let read = |p: &str| HostPath::new(p.to_string()).ok().and_then(|hp| root.read(&hp).ok().flatten()).map(|b| B64.encode(b));
+    for a in kc.auth_infos.iter_mut().filter_map(|a| a.auth_info.as_mut()) {
+        if let Some(p) = a.client_certificate.take() {
+            a.client_certificate_data = Some(read(&p)?);
+        }
+        if let Some(p) = a.client_key.take() {
+            a.client_key_data = Some(read(&p)?.into());
+        }
+    }
+    for c in kc.clusters.iter_mut().filter_map(|c| c.cluster.as_mut()) {
+        if let Some(p) = c.certificate_authority.take() {
+            c.certificate_authority_data = Some(read(&p)?);
+        }
+    }
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default()).await.ok()?;
+    Client::try_from(cfg).ok()
 }
 
 /// GET over plain HTTP (the kubelet's healthz listens without TLS on loopback; kube's client
@@ -154,6 +196,15 @@ impl Probe<'_> {
                 Some(c) => get(&c, "/healthz").await.is_some_and(|b| b.trim() == "ok"),
                 None => false,
             },
+            WaitTarget::TlsBootstrap => self.root.exists(&crate::paths::kubeconfig("kubelet.conf")).unwrap_or(false),
+            WaitTarget::NodeReady => {
+                let Some(client) = kubelet_client(self.root).await else { return Ok(false) };
+                let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client);
+                match tokio::time::timeout(Duration::from_secs(3), nodes.get_opt(&self.node_name)).await {
+                    Ok(Ok(Some(n))) => node_ready(&n),
+                    _ => false,
+                }
+            }
         })
     }
 

@@ -78,6 +78,11 @@ fn role_and_binding(name: &str, ns: &str, rules: Vec<PolicyRule>, subjects: Vec<
     ]
 }
 
+/// ClusterRoleBinding `kubeadm:cluster-admins` (v1.29+: admin.conf's group → cluster-admin).
+pub fn admin_binding() -> serde_json::Value {
+    crb("kubeadm:cluster-admins", "cluster-admin", vec![subject("Group", "kubeadm:cluster-admins")])
+}
+
 /// kubeadm's RBAC for joining nodes, in the order kubeadm creates it.
 pub fn bootstrap_rbac(cfg: &Config) -> Vec<serde_json::Value> {
     let facts = cfg.version.facts();
@@ -85,7 +90,7 @@ pub fn bootstrap_rbac(cfg: &Config) -> Vec<serde_json::Value> {
     let nodes = subject("Group", "system:nodes");
     let mut v = Vec::new();
     if facts.admin_group == "kubeadm:cluster-admins" {
-        v.push(crb("kubeadm:cluster-admins", "cluster-admin", vec![subject("Group", "kubeadm:cluster-admins")]));
+        v.push(admin_binding());
     }
     v.push(crb("kubeadm:kubelet-bootstrap", "system:node-bootstrapper", vec![group.clone()]));
     v.push(crb("kubeadm:node-autoapprove-bootstrap", "system:certificates.k8s.io:certificatesigningrequests:nodeclient", vec![group.clone()]));

@@ -72,6 +72,7 @@ pub fn observe(root: &HostRoot, proc_dir: &Path) -> HostFacts {
                 .or_else(|| addresses.iter().copied().find(|a| a.is_ipv4() && !a.is_loopback())),
             cgroup_driver: None,
             cri_socket: None,
+            kubeup_image: None,
         },
         ca_cert_dirs: CA_CERT_DIRS.iter().filter(|d| exists(d)).map(|d| d.to_string()).collect(),
         systemd: exists(paths::SYSTEMD_RUNTIME_DIR),

@@ -10,8 +10,14 @@ use crate::plan::{FileKind, Plan, Step};
 /// Render the kubelet's files and container.
 pub fn render(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
     let cfg = ctx.cfg;
-    let kc = config::kubelet_configuration(cfg, ctx.facts.resolv_conf.as_deref());
-    let kc_yaml = crate::yaml::to_string(&kc).map_err(|reason| PhaseError::Render { what: "kubelet configuration".into(), reason })?;
+    // A joining node takes the cluster's kubelet configuration verbatim, as kubeadm does.
+    let kc_yaml = match ctx.join {
+        Some(j) => j.kubelet_config.clone(),
+        None => {
+            let kc = config::kubelet_configuration(cfg, ctx.facts.resolv_conf.as_deref());
+            crate::yaml::to_string(&kc).map_err(|reason| PhaseError::Render { what: "kubelet configuration".into(), reason })?
+        }
+    };
     let flags = config::kubelet_flags(cfg, ctx.facts.defaults.hostname.as_deref());
     let has_machine_id = ctx.view.exists(&paths::known("/etc/machine-id"))?;
     let name = format!("{}-{}", ctx.options.container_prefix, container::KUBELET_CONTAINER_SUFFIX);

@@ -4,10 +4,12 @@
 //! Pure: phases read through the view and return data; nothing here writes. The workflow
 //! runner applies the plans (or prints them for `--dry-run`).
 
+pub mod addon;
 pub mod certs;
 pub mod control_plane;
 pub mod control_plane_config;
 pub mod etcd;
+pub mod join;
 pub mod kubeconfig;
 pub mod kubelet_start;
 pub mod preflight;
@@ -99,6 +101,8 @@ pub struct Ctx<'a> {
     pub now: OffsetDateTime,
     /// Existing and planned files.
     pub view: View<'a>,
+    /// What discovery established, when this run is a `join`.
+    pub join: Option<&'a join::JoinInput>,
 }
 
 /// A phase failed to render.
@@ -190,7 +194,12 @@ pub static INIT_PHASES: &[PhaseDef] = &[
         children: &["enable-client-cert-rotation"],
         render: Some(control_plane_config::kubelet_finalize),
     },
-    PhaseDef { name: "addon", summary: "Install required addons for passing conformance tests", children: &["coredns", "kube-proxy"], render: None },
+    PhaseDef {
+        name: "addon",
+        summary: "Install required addons for passing conformance tests, and the pod network",
+        children: &["coredns", "kube-proxy", "pod-network"],
+        render: Some(addon::render),
+    },
     PhaseDef {
         name: "show-join-command",
         summary: "Show the join command for control-plane and worker node",
@@ -204,6 +213,11 @@ const CERT_CHILDREN: [&str; 11] = crate::pki::certlist::PHASE_ORDER;
 /// A phase by name.
 pub fn find(name: &str) -> Option<&'static PhaseDef> {
     INIT_PHASES.iter().find(|p| p.name == name)
+}
+
+/// A phase of `list` by name.
+pub fn find_in(list: &'static [PhaseDef], name: &str) -> Option<&'static PhaseDef> {
+    list.iter().find(|p| p.name == name)
 }
 
 /// Plan a manifest-like file that kubeup converges on re-runs — unless the existing file was

@@ -40,20 +40,24 @@ pub fn render(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
         (f.euid != 0).then(|| (Severity::Error, "kubeup must run as root (uid 0): run the container as root".to_string())),
         "running as root",
     );
-    check(
-        &mut plan,
-        ctx,
-        "NumCPU".into(),
-        (f.cpus < 2).then(|| (Severity::Error, format!("{} CPU available, the control plane needs at least 2", f.cpus))),
-        format!("{} CPUs", f.cpus),
-    );
-    check(
-        &mut plan,
-        ctx,
-        "Mem".into(),
-        (f.mem_mib > 0 && f.mem_mib < 1700).then(|| (Severity::Error, format!("{} MiB of memory, the control plane needs at least 1700 MiB", f.mem_mib))),
-        format!("{} MiB of memory", f.mem_mib),
-    );
+    let joining = ctx.join.is_some();
+    // A worker needs neither the control plane's CPUs and memory nor its ports and files.
+    if !joining {
+        check(
+            &mut plan,
+            ctx,
+            "NumCPU".into(),
+            (f.cpus < 2).then(|| (Severity::Error, format!("{} CPU available, the control plane needs at least 2", f.cpus))),
+            format!("{} CPUs", f.cpus),
+        );
+        check(
+            &mut plan,
+            ctx,
+            "Mem".into(),
+            (f.mem_mib > 0 && f.mem_mib < 1700).then(|| (Severity::Error, format!("{} MiB of memory, the control plane needs at least 1700 MiB", f.mem_mib))),
+            format!("{} MiB of memory", f.mem_mib),
+        );
+    }
     check(
         &mut plan,
         ctx,
@@ -153,6 +157,31 @@ pub fn render(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
         );
     }
 
+    if joining {
+        let member = super::join::already_member(ctx)?;
+        check(
+            &mut plan,
+            ctx,
+            format!("Port-{KUBELET_PORT}"),
+            (!member && !port_free(KUBELET_PORT))
+                .then(|| (Severity::Error, format!("port {KUBELET_PORT} is in use: is a kubelet already running on this host? Run `kubeup reset` first"))),
+            format!("port {KUBELET_PORT} is free or this node's own kubelet"),
+        );
+        let conf = paths::kubeconfig("kubelet.conf");
+        check(
+            &mut plan,
+            ctx,
+            "FileAvailable--etc-kubernetes-kubelet.conf".into(),
+            (!member && ctx.view.exists(&conf)?).then(|| {
+                (
+                    Severity::Error,
+                    format!("{conf} exists and belongs to another cluster (its CA differs): this host is a node already; run `kubeup reset` first"),
+                )
+            }),
+            if member { format!("{conf} exists: this host already is a node of this cluster; join converges") } else { format!("{conf} is free") },
+        );
+        return Ok(plan);
+    }
     let components = [
         ("etcd", Some(etcd::CLIENT_PORT)),
         ("etcd", Some(etcd::PEER_PORT)),

@@ -307,6 +307,13 @@ pub fn ca_cert_hash(cert_pem: &str) -> Result<String, String> {
     Ok(format!("sha256:{}", crate::plan::hex(&Sha256::digest(&c.spki))))
 }
 
+/// The organizations (O) of a certificate's subject; empty if it does not parse.
+pub fn subject_orgs(cert_pem: &str) -> Vec<String> {
+    let Ok((_, pem)) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes()) else { return vec![] };
+    let Ok((_, cert)) = parse_x509_certificate(&pem.contents) else { return vec![] };
+    cert.subject().iter_organization().filter_map(|o| o.as_str().ok().map(str::to_string)).collect()
+}
+
 /// Whether `cert_pem` was signed by `ca_pem`'s key.
 pub fn signed_by(cert_pem: &str, ca_pem: &str) -> Result<bool, String> {
     let (_, leaf) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes()).map_err(|e| e.to_string())?;

@@ -1,0 +1,263 @@
+//! `kubeup join`: discover the cluster securely ([`discovery`]), read the cluster's
+//! configuration with the bootstrap token (as kubeadm does: `kubeadm-config` and the kubelet's
+//! ConfigMap), then run the worker phases ([`crate::phases::join`]) and the same effects as
+//! `init`: the kubelet container, the TLS-bootstrap and Node-Ready waits.
+//!
+//! Nothing is written to the host before discovery and the cluster reads succeeded.
+
+pub mod discovery;
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Node};
+use kube::api::Api;
+
+use crate::cli::{error, exit, say, JoinFlags, Output};
+use crate::commands::{copy_image_into_cri, environment, import_into_cri, print_report, run_effects};
+use crate::config::{self, Settings};
+use crate::phases::join::{bootstrap_kubeconfig, JoinInput};
+use crate::phases::Options;
+use crate::runtime::bundle;
+use crate::token::BootstrapToken;
+use crate::workflow::{self, Selection, WorkflowError};
+use discovery::{Discovered, TokenDiscovery};
+
+/// What the cluster's `kubeadm-config` says that a joining node needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterFacts {
+    /// The cluster's settings (version, names, networks, directories) as a config layer.
+    pub settings: Settings,
+}
+
+/// Read ClusterConfiguration (any kubeadm API version: only stable fields are used).
+pub fn cluster_settings(cluster_configuration: &str) -> Result<Settings, String> {
+    let v: serde_json::Value = serde_saphyr::from_str(cluster_configuration).map_err(|e| format!("ClusterConfiguration does not parse: {e}"))?;
+    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+    let net = |k: &str| v.get("networking").and_then(|n| n.get(k)).and_then(|x| x.as_str()).map(str::to_string);
+    let mut out = Settings {
+        kubernetes_version: s("kubernetesVersion").map(|x| x.parse()).transpose().map_err(|e| format!("kubernetesVersion: {e}"))?,
+        cluster_name: s("clusterName"),
+        control_plane_endpoint: s("controlPlaneEndpoint"),
+        image_repository: s("imageRepository"),
+        certificates_dir: s("certificatesDir"),
+        ..Default::default()
+    };
+    out.networking.service_subnet = net("serviceSubnet").map(|x| x.parse()).transpose().map_err(|e| format!("networking.serviceSubnet: {e}"))?;
+    out.networking.pod_subnet = net("podSubnet").map(|x| x.parse()).transpose().map_err(|e| format!("networking.podSubnet: {e}"))?;
+    out.networking.dns_domain = net("dnsDomain");
+    // The pod network is the cluster's business; a worker installs none.
+    out.networking.pod_network = Some("none".into());
+    Ok(out)
+}
+
+fn flags_layer(f: &JoinFlags) -> Settings {
+    let mut s = Settings::default();
+    s.node.name = f.node_name.clone();
+    s.node.advertise_address = f.node_ip;
+    s.node.cri_socket = f.cri_socket.clone();
+    s.node.cgroup_driver = f.cgroup_driver.clone();
+    s.node.kubelet_image = f.kubelet_image.clone();
+    s.kubeup_image = f.kubeup_image.clone();
+    s.skip_phases = f.skip_phases.clone();
+    s.ignore_preflight_errors = f.ignore_preflight_errors.clone();
+    s
+}
+
+fn api_error(object: &str, e: kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) if s.code == 403 || s.code == 401 => format!(
+            "{object}: HTTP {} {}: the bootstrap token may not read it (expired token, or a cluster without kubeadm's RBAC for joining nodes)",
+            s.code, s.message
+        ),
+        kube::Error::Api(s) => format!("{object}: HTTP {} {}", s.code, s.message),
+        other => format!("{object}: {other}"),
+    }
+}
+
+/// What join reads from the cluster with the bootstrap token.
+struct ClusterReads {
+    settings: Settings,
+    kubelet_config: String,
+    node_ready: bool,
+}
+
+async fn read_cluster(d: &Discovered, token: &BootstrapToken, node_name: Option<&str>) -> Result<ClusterReads, String> {
+    let client = discovery::pinned_client(&d.server, &d.ca_pem, Some(token))?;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "kube-system");
+    let budget = Duration::from_secs(60);
+    let hint = |e: crate::cluster::client::ClusterError| {
+        let text = e.to_string();
+        if text.contains("HTTP 401") || text.contains("HTTP 403") {
+            format!("{text}: the bootstrap token may not read it (expired token, or a cluster without kubeadm's RBAC for joining nodes)")
+        } else {
+            text
+        }
+    };
+    let kubeadm = crate::cluster::client::retry("ConfigMap kube-system/kubeadm-config", budget, || cms.get("kubeadm-config")).await.map_err(hint)?;
+    let cc = kubeadm.data.as_ref().and_then(|d| d.get("ClusterConfiguration")).ok_or("ConfigMap kube-system/kubeadm-config has no ClusterConfiguration key")?;
+    let settings = cluster_settings(cc)?;
+    let version = settings.kubernetes_version.clone().ok_or("ClusterConfiguration names no kubernetesVersion")?;
+    let cm_name = version.facts().kubelet_config_map;
+    let kubelet = cms.get(cm_name).await.map_err(|e| api_error(&format!("ConfigMap kube-system/{cm_name}"), e))?;
+    let kubelet_config = kubelet.data.as_ref().and_then(|d| d.get("kubelet")).cloned().ok_or(format!("ConfigMap kube-system/{cm_name} has no kubelet key"))?;
+    let node_ready = match node_name {
+        Some(n) => match Api::<Node>::all(client).get_opt(n).await {
+            Ok(Some(node)) => crate::cluster::health::node_ready(&node),
+            Ok(None) => false,
+            Err(e) => return Err(api_error(&format!("Node {n}"), e)),
+        },
+        None => false,
+    };
+    Ok(ClusterReads { settings, kubelet_config, node_ready })
+}
+
+/// `kubeup join` / `kubeup join phase <name>`.
+pub async fn join(flags: &JoinFlags, selection: Selection) -> u8 {
+    let started = Instant::now();
+    if flags.control_plane || flags.certificate_key.is_some() {
+        return error(
+            exit::USAGE,
+            "--control-plane: joining further control-plane nodes is not supported by this version of kubeup; join this host as a worker (drop --control-plane)",
+        );
+    }
+    // Inputs first: a malformed token or pin is refused before anything is contacted.
+    let token = match flags.token.as_deref() {
+        Some(t) => match t.parse::<BootstrapToken>() {
+            Ok(t) => t,
+            Err(e) => return error(exit::USAGE, &format!("--token: {e}")),
+        },
+        None => return error(exit::USAGE, "--token is required: pass the bootstrap token printed by `kubeup init` or `kubeup token create`"),
+    };
+    let pins = match discovery::parse_pins(&flags.ca_cert_hashes) {
+        Ok(p) => p,
+        Err(e) => return error(exit::USAGE, &e.to_string()),
+    };
+    let env = match environment(&flags.host).await {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
+    if !env.installer_problems.is_empty() && !flags.dry_run {
+        return error(
+            exit::USAGE,
+            &format!("{}\nthe full command is: docker run --rm --privileged --net=host --pid=host -v /:/host -v /var/run/docker.sock:/var/run/docker.sock kubeup join …", env.installer_problems.join("\n")),
+        );
+    }
+
+    let discovered = match &flags.discovery_file {
+        Some(path) => discovery::from_file(path),
+        None => {
+            let Some(endpoint) = flags.endpoint.clone() else {
+                return error(exit::USAGE, "the API server endpoint is required: kubeup join <host:port> --token … --discovery-token-ca-cert-hash sha256:…");
+            };
+            let d = TokenDiscovery {
+                endpoint,
+                token: token.clone(),
+                pins,
+                skip_ca_verification: flags.discovery_token_unsafe_skip_ca_verification,
+                timeout: flags.discovery_timeout.0,
+                interval: Duration::from_millis(std::env::var("KUBEUP_DISCOVERY_INTERVAL_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(5000)),
+            };
+            discovery::discover(&d).await
+        }
+    };
+    let discovered = match discovered {
+        Ok(d) => d,
+        Err(e) => return error(exit::FAILED, &format!("[discovery] {e}\nnothing on this host was changed")),
+    };
+    if flags.discovery_token_unsafe_skip_ca_verification {
+        say("[discovery] WARNING: the cluster CA was not verified (--discovery-token-unsafe-skip-ca-verification)\n");
+    }
+    if selection == Selection::One("discovery".into(), None) {
+        match flags.output {
+            Output::Json => say(&format!("{:#}\n", serde_json::json!({ "server": discovered.server, "caCertHash": discovered.ca_hash }))),
+            Output::Text => say(&format!("[discovery] verified cluster-info: API server {}, CA {}\n", discovered.server, discovered.ca_hash)),
+        }
+        return exit::OK;
+    }
+    say(&format!("[discovery] cluster-info verified: API server {}, CA {} ({} ms)\n", discovered.server, discovered.ca_hash, started.elapsed().as_millis()));
+
+    let layer = flags_layer(flags);
+    let reads = match read_cluster(&discovered, &token, layer.node.name.as_deref().or(env.facts.defaults.hostname.as_deref())).await {
+        Ok(r) => r,
+        Err(e) => return error(exit::FAILED, &format!("[discovery] {e}\nnothing on this host was changed")),
+    };
+    let cfg = match config::resolve(Some(reads.settings.clone()), &layer, &env.facts.defaults) {
+        Ok(c) => c,
+        Err(e) => return error(exit::USAGE, &e.to_string()),
+    };
+    let cluster_name = cfg.cluster_name.clone();
+    let bootstrap = match bootstrap_kubeconfig(&cluster_name, &discovered.server, &discovered.ca_pem, &token) {
+        Ok(b) => b,
+        Err(e) => return error(exit::FAILED, &e),
+    };
+    let input = JoinInput { ca_pem: discovered.ca_pem.clone(), bootstrap_kubeconfig: bootstrap, kubelet_config: reads.kubelet_config.clone() };
+    let options = Options { host_fixes: !flags.no_host_fixes, host_prefix: env.mapping.prefix.clone(), container_prefix: flags.host.container_prefix.clone() };
+
+    // A Ready node of this name that is not this host would be hijacked: refuse (kubeadm does).
+    let member = {
+        let overlay = crate::plan::Overlay::default();
+        let ctx = crate::phases::Ctx {
+            options: &options,
+            cfg: &cfg,
+            facts: &env.facts,
+            now: time::OffsetDateTime::now_utc(),
+            view: crate::phases::View::new(&env.root, &overlay),
+            join: Some(&input),
+        };
+        crate::phases::join::already_member(&ctx).unwrap_or(false)
+    };
+    if reads.node_ready && !member {
+        return error(
+            exit::FAILED,
+            &format!("a Ready node named {} already exists in the cluster: pass another --node-name, or remove the old node first (`kubectl delete node {}`)\nnothing on this host was changed", cfg.node_name, cfg.node_name),
+        );
+    }
+
+    if let (Some(bundle_file), false) = (&flags.image_bundle, flags.dry_run) {
+        let Some(rt) = &env.docker else { return error(exit::FAILED, "--image-bundle needs Docker, which is not reachable") };
+        match bundle::load(rt, bundle_file, |line| tracing::info!("{line}")).await {
+            Ok(tags) => say(&format!("[images] loaded {} images from {} into Docker\n", tags.len(), bundle_file.display())),
+            Err(e) => return error(exit::FAILED, &e.to_string()),
+        }
+        if let Err(e) = import_into_cri(&env, &cfg, bundle_file) {
+            return error(exit::FAILED, &e);
+        }
+    }
+    let mut report = match workflow::run_join(&input, &cfg, &env.facts, &env.root, &options, &selection, flags.dry_run) {
+        Ok(r) => r,
+        Err(e) => {
+            let code = match e {
+                WorkflowError::Preflight(..) => exit::PREFLIGHT,
+                WorkflowError::UnknownPhase(_) | WorkflowError::UnknownChild { .. } => exit::USAGE,
+                _ => exit::FAILED,
+            };
+            return error(code, &e.to_string());
+        }
+    };
+    let mut notes = Vec::new();
+    let skip_effects = std::env::var_os("KUBEUP_SKIP_EFFECTS").is_some();
+    if skip_effects && !flags.dry_run {
+        report.stop =
+            Some(workflow::Stop { phase: "kubelet-start".into(), reason: "KUBEUP_SKIP_EFFECTS is set: host commands and containers were not run".into() });
+    } else if !flags.dry_run && report.preflight_errors.is_empty() {
+        // The bridge network's agent runs from kubeup's image on every node; copying it from
+        // Docker into containerd costs about a second and spares an unreachable registry.
+        if let Err(e) = copy_image_into_cri(&env, &cfg, &cfg.kubeup_image).await {
+            notes.push(format!("[images] {e}"));
+        }
+        let labels = match crate::commands::parse_labels(&flags.host.container_labels) {
+            Ok(l) => l,
+            Err(e) => return error(exit::USAGE, &e),
+        };
+        let kubelet_name = format!("{}-{}", flags.host.container_prefix, crate::kubelet::container::KUBELET_CONTAINER_SUFFIX);
+        if let Err(e) = run_effects(&mut report, &env, &cfg.cert_dir, &cfg.node_name, &labels, &kubelet_name, &mut notes).await {
+            print_report(&report, flags.dry_run, flags.output, "join", started.elapsed(), &notes);
+            return error(exit::FAILED, &e);
+        }
+        notes.push(format!(
+            "[join] node {} joined the cluster at {}: see it with `kubectl get nodes` on a control-plane node",
+            cfg.node_name, discovered.server
+        ));
+    }
+    print_report(&report, flags.dry_run, flags.output, "join", started.elapsed(), &notes)
+}

@@ -1,0 +1,147 @@
+//! `join`'s phases for a worker node (kubeadm.md §6): preflight, prepare-host, kubelet-start
+//! (the cluster CA, the bootstrap kubeconfig, the kubelet configuration read from the cluster,
+//! the kubelet container) and kubelet-wait-bootstrap (the TLS bootstrap, then the Node Ready,
+//! then the bootstrap kubeconfig removed).
+//!
+//! Pure: discovery already happened; what it established arrives in [`JoinInput`].
+
+use super::{kubelet_start, preflight, prepare_host, Ctx, PhaseDef, PhaseError};
+use crate::paths;
+use crate::plan::{FileKind, Plan, Step, WaitTarget, WritePolicy};
+
+/// What discovery and the cluster told a joining node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinInput {
+    /// The verified cluster CA (PEM).
+    pub ca_pem: String,
+    /// `bootstrap-kubelet.conf`: the API server, the CA and the bootstrap token.
+    pub bootstrap_kubeconfig: String,
+    /// The kubelet configuration from the cluster's ConfigMap, verbatim (as kubeadm writes it).
+    pub kubelet_config: String,
+}
+
+/// `join`'s phases in kubeadm's order.
+pub static JOIN_PHASES: &[PhaseDef] = &[
+    PhaseDef { name: "preflight", summary: "Run join pre-flight checks", children: &[], render: Some(preflight::render) },
+    PhaseDef {
+        name: "prepare-host",
+        summary: "Load kernel modules, set sysctls and make /var/lib/kubelet shared",
+        children: &[],
+        render: Some(prepare_host::render),
+    },
+    PhaseDef {
+        name: "kubelet-start",
+        summary: "Write the CA, the bootstrap kubeconfig and the cluster's kubelet configuration, and start the kubelet container",
+        children: &[],
+        render: Some(kubelet_start_join),
+    },
+    PhaseDef {
+        name: "kubelet-wait-bootstrap",
+        summary: "Wait for the kubelet's TLS bootstrap and for the node to be Ready",
+        children: &[],
+        render: Some(wait_bootstrap),
+    },
+];
+
+fn input<'a>(ctx: &'a Ctx) -> Result<&'a JoinInput, PhaseError> {
+    ctx.join.ok_or_else(|| PhaseError::Render { what: "join".into(), reason: "the join phases need the cluster's data (discovery did not run)".into() })
+}
+
+/// Whether this host already is a node of the cluster being joined (kubelet.conf exists and
+/// the CA on disk is the cluster's): a re-run then converges instead of refusing.
+pub fn already_member(ctx: &Ctx) -> Result<bool, PhaseError> {
+    let Some(j) = ctx.join else { return Ok(false) };
+    let ca = ctx.view.read(
+        &crate::paths::HostPath::new(format!("{}/ca.crt", ctx.cfg.cert_dir))
+            .map_err(|e| PhaseError::Render { what: "ca.crt".into(), reason: e.to_string() })?,
+    )?;
+    Ok(ctx.view.exists(&paths::kubeconfig("kubelet.conf"))? && ca.as_deref() == Some(j.ca_pem.as_bytes()))
+}
+
+/// The CA, the bootstrap kubeconfig (unless the kubelet already has its own credentials), then
+/// the kubelet files and container as `init` writes them.
+pub fn kubelet_start_join(ctx: &Ctx, only: Option<&str>) -> Result<Plan, PhaseError> {
+    let j = input(ctx)?;
+    let mut steps = vec![Step::EnsureDir { path: paths::known(paths::KUBERNETES_DIR), mode: 0o755 }];
+    let ca_path =
+        crate::paths::HostPath::new(format!("{}/ca.crt", ctx.cfg.cert_dir)).map_err(|e| PhaseError::Render { what: "ca.crt".into(), reason: e.to_string() })?;
+    match ctx.view.read(&ca_path)? {
+        Some(existing) if existing == j.ca_pem.as_bytes() => steps.push(Step::Keep { path: ca_path, reason: "already the cluster's CA".into() }),
+        Some(_) => {
+            return Err(PhaseError::Render {
+                what: ca_path.to_string(),
+                reason: "exists and is another cluster's CA: kubeup will not replace it; run `kubeup reset` on this host first".into(),
+            })
+        }
+        None => {
+            steps.push(Step::EnsureDir { path: ca_path.parent(), mode: 0o755 });
+            steps.push(Step::WriteFile(crate::plan::FileSpec {
+                path: ca_path,
+                contents: j.ca_pem.clone().into_bytes(),
+                mode: 0o644,
+                policy: WritePolicy::CreateOnly,
+                kind: FileKind::Certificate,
+            }));
+        }
+    }
+    if !ctx.view.exists(&paths::kubeconfig("kubelet.conf"))? {
+        steps.push(Step::WriteFile(crate::plan::FileSpec {
+            path: paths::kubeconfig("bootstrap-kubelet.conf"),
+            contents: j.bootstrap_kubeconfig.clone().into_bytes(),
+            mode: 0o600,
+            policy: WritePolicy::Replace,
+            kind: FileKind::Kubeconfig,
+        }));
+    }
+    let mut plan = kubelet_start::render(ctx, only)?;
+    steps.append(&mut plan.steps);
+    Ok(Plan { steps })
+}
+
+/// kubeadm's 5-minute TLS-bootstrap wait, then the Node Ready; then the bootstrap credentials
+/// go (the kubelet has its own certificate by then).
+pub fn wait_bootstrap(_ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
+    Ok(Plan {
+        steps: vec![
+            Step::Wait { target: WaitTarget::KubeletContainer, timeout_secs: 60 },
+            Step::Wait { target: WaitTarget::TlsBootstrap, timeout_secs: 300 },
+            Step::Wait { target: WaitTarget::NodeReady, timeout_secs: 240 },
+            Step::RemoveFile { path: paths::kubeconfig("bootstrap-kubelet.conf"), reason: "the kubelet has its own client certificate".into() },
+        ],
+    })
+}
+
+/// `bootstrap-kubelet.conf`: the server and CA from discovery, the token as the credential
+/// (user `tls-bootstrap-token-user`, as kubeadm names it).
+pub fn bootstrap_kubeconfig(cluster_name: &str, server: &str, ca_pem: &str, token: &crate::token::BootstrapToken) -> Result<String, String> {
+    use base64::Engine as _;
+    use kube::config::{AuthInfo, Cluster, Context, Kubeconfig, NamedAuthInfo, NamedCluster, NamedContext};
+    let user = "tls-bootstrap-token-user";
+    let ctx_name = format!("{user}@{cluster_name}");
+    let kc = Kubeconfig {
+        api_version: Some("v1".into()),
+        kind: Some("Config".into()),
+        clusters: vec![NamedCluster {
+            name: cluster_name.into(),
+            cluster: Some(Cluster {
+                server: Some(server.into()),
+                certificate_authority_data: Some(base64::engine::general_purpose::STANDARD.encode(ca_pem)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
+        contexts: vec![NamedContext {
+            name: ctx_name.clone(),
+            context: Some(Context { cluster: cluster_name.into(), user: Some(user.into()), ..Default::default() }),
+            ..Default::default()
+        }],
+        current_context: Some(ctx_name),
+        auth_infos: vec![NamedAuthInfo {
+            name: user.into(),
+            auth_info: Some(AuthInfo { token: Some(token.to_string().into()), ..Default::default() }),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    crate::kubeconfig::to_yaml(&kc)
+}
