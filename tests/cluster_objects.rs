@@ -12,7 +12,13 @@ fn cfg(version: &str) -> config::Config {
     config::resolve(
         Some(file),
         &Settings::default(),
-        &HostDefaults { hostname: Some("cp-1".into()), address: Some("192.0.2.10".parse().unwrap()), cgroup_driver: None, cri_socket: None },
+        &HostDefaults {
+            hostname: Some("cp-1".into()),
+            address: Some("192.0.2.10".parse().unwrap()),
+            cgroup_driver: None,
+            cri_socket: None,
+            kubeup_image: None,
+        },
     )
     .unwrap()
 }

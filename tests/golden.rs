@@ -14,8 +14,12 @@ fn cfg(version: &str) -> config::Config {
         "apiVersion: kubeup.io/v1alpha1\nkind: Configuration\nkubernetesVersion: {version}\nnetworking:\n  podSubnet: 10.244.0.0/16\nnode:\n  name: cp-1\n  advertiseAddress: 192.0.2.10\n"
     ))
     .unwrap();
-    config::resolve(Some(file), &Settings::default(), &HostDefaults { hostname: Some("cp-1".into()), address: None, cgroup_driver: None, cri_socket: None })
-        .unwrap()
+    config::resolve(
+        Some(file),
+        &Settings::default(),
+        &HostDefaults { hostname: Some("cp-1".into()), address: None, cgroup_driver: None, cri_socket: None, kubeup_image: None },
+    )
+    .unwrap()
 }
 
 fn check(name: &str, actual: &str) {

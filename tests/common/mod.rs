@@ -2,6 +2,8 @@
 //! host root, snapshot a root to prove it was left untouched, find free ports.
 #![allow(dead_code)]
 
+pub mod apiserver;
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,117 @@
+//! `init`'s API flows against the in-process TEST DOUBLE of the API server
+//! (tests/common/apiserver.rs): the object set (golden), re-runs that change nothing, retries
+//! of transient failures, a permanent failure's message, and the readiness wait. This is not a
+//! cluster; scripts/e2e/run proves the real one.
+
+mod common;
+use common::apiserver::{Faults, TestApiServer};
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+/// A host root with init's files for an API server on 127.0.0.1:`port`, and the test server.
+fn prepared(version: &str) -> (tempfile::TempDir, TestApiServer, u16) {
+    let root = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let p = port.to_string();
+    let r = init(root.path(), &["--apiserver-bind-port", &p, "--kubernetes-version", version, "--pod-network", "bridge", "--kubeup-image", "kubeup:test"]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    let server = TestApiServer::for_root(root.path(), port);
+    server.add_node("cp-1", "127.0.0.1", true);
+    (root, server, port)
+}
+
+/// `kubeup init` with the API phases run for real (against the test server); the phases that
+/// need a host or containers are skipped.
+fn api_init(root: &Path, port: u16, version: &str, extra: &[&str]) -> Run {
+    let mut c: Command = kubeup();
+    c.env_remove("KUBEUP_SKIP_EFFECTS");
+    c.args(["init", "--host-root", root.to_str().unwrap(), "--node-name", "cp-1", "--apiserver-advertise-address", "127.0.0.1"]);
+    c.args(["--apiserver-bind-port", &port.to_string(), "--kubernetes-version", version, "--host-pid", NO_SUCH_PID]);
+    c.args(["--skip-phases", "preflight,prepare-host,kubelet-start,wait-control-plane", "--pod-network", "bridge", "--kubeup-image", "kubeup:test"]);
+    c.args(extra);
+    Run::from(c.output().unwrap())
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(expected, actual, "{name} differs (UPDATE_GOLDEN=1 to accept)");
+}
+
+fn object_set_and_rerun(version: &str, tag: &str) {
+    let (root, server, port) = prepared(version);
+    let r = api_init(root.path(), port, version, &[]);
+    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    golden(&format!("objects-{tag}.txt"), &(server.object_set().join("\n") + "\n"));
+    // cluster-info is signed at once for the token kubeup keeps, and readable anonymously only now.
+    let token = std::fs::read_to_string(host(root.path(), "/var/lib/kubeup/bootstrap-token")).unwrap();
+    let id = token.trim().split('.').next().unwrap().to_string();
+    {
+        let s = server.state.lock().unwrap();
+        let ci = s.get("", "kube-public", "configmaps", "cluster-info").unwrap();
+        assert!(ci["data"][format!("jws-kubeconfig-{id}")].as_str().unwrap().contains(".."));
+        let node = s.get("", "", "nodes", "cp-1").unwrap();
+        assert!(node["spec"]["taints"].to_string().contains("NoSchedule"), "{node}");
+    }
+    let rv_before = server.state.lock().unwrap().rv;
+    let again = api_init(root.path(), port, version, &[]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(server.state.lock().unwrap().rv, rv_before, "a re-run changed objects:\n{}", again.stdout);
+    assert!(!again.stdout.lines().any(|l| l.contains("API objects:") && (l.contains("created") || l.contains("updated"))), "{}", again.stdout);
+    assert!(again.stdout.contains("node cp-1 already marked"), "{}", again.stdout);
+}
+
+#[test]
+fn init_creates_kubeadms_object_set_and_a_rerun_changes_nothing_v1_20() {
+    object_set_and_rerun("v1.20.2", "v1.20");
+}
+
+#[test]
+fn init_creates_kubeadms_object_set_and_a_rerun_changes_nothing_default() {
+    object_set_and_rerun("v1.37.2", "default");
+}
+
+#[test]
+fn transient_failures_are_retried_and_init_completes() {
+    let (root, server, port) = prepared("v1.37.2");
+    server.faults(Faults { fail_next: 3, drop_next: 2, delay: std::time::Duration::from_millis(20), ..Default::default() });
+    let r = api_init(root.path(), port, "v1.37.2", &[]);
+    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    let log = server.state.lock().unwrap().log.clone();
+    assert!(log.iter().filter(|l| l.contains("-> 500")).count() == 3 && log.iter().filter(|l| l.contains("dropped")).count() == 2, "{log:#?}");
+    assert!(server.object_set().iter().any(|o| o.starts_with("DaemonSet kube-system/kube-proxy")));
+}
+
+#[test]
+fn a_slow_server_is_waited_for() {
+    let (root, server, port) = prepared("v1.37.2");
+    server.faults(Faults { delay: std::time::Duration::from_millis(150), ..Default::default() });
+    let r = api_init(root.path(), port, "v1.37.2", &["--skip-phases", "preflight,prepare-host,kubelet-start,wait-control-plane,addon"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
+fn a_permanent_failure_names_the_object_and_the_http_error() {
+    let (root, server, port) = prepared("v1.37.2");
+    server.faults(Faults { permanent: Some(("/configmaps/kubeadm-config".into(), 422)), ..Default::default() });
+    let r = api_init(root.path(), port, "v1.37.2", &[]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stderr.contains("ConfigMap kube-system/kubeadm-config") && r.stderr.contains("HTTP 422"), "{}", r.stderr);
+    assert_eq!(r.stderr.matches("error").count(), 1, "one message: {}", r.stderr);
+}
+
+#[test]
+fn v1_29_and_newer_bind_the_admin_group_with_super_admin_first() {
+    let (root, server, port) = prepared("v1.37.2");
+    let r = api_init(root.path(), port, "v1.37.2", &["--skip-phases", "preflight,prepare-host,kubelet-start,wait-control-plane,addon"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let log = server.state.lock().unwrap().log.clone();
+    let first_write = log.iter().find(|l| l.starts_with("PATCH") || l.starts_with("POST")).unwrap();
+    assert!(first_write.contains("clusterrolebindings/kubeadm:cluster-admins") && first_write.contains("(kubernetes-super-admin)"), "{log:#?}");
+    assert!(log.iter().filter(|l| l.contains("(kubernetes-admin)")).all(|l| !l.contains("-> 403")), "{log:#?}");
+}
