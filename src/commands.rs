@@ -118,12 +118,7 @@ pub async fn init(flags: &InitFlags, selection: Selection) -> u8 {
     let options = Options { host_fixes: !flags.no_host_fixes, host_prefix: env.mapping.prefix.clone(), container_prefix: flags.host.container_prefix.clone() };
     tracing::info!(version = %cfg.version, node = %cfg.node_name, address = %cfg.advertise_address, "kubeup init");
     if let (Some(bundle_file), false) = (&flags.image_bundle, flags.dry_run) {
-        let Some(rt) = &env.docker else { return error(exit::FAILED, "--image-bundle needs Docker, which is not reachable") };
-        match bundle::load(rt, bundle_file, |line| tracing::info!("{line}")).await {
-            Ok(tags) => say(&format!("[images] loaded {} images from {} into Docker\n", tags.len(), bundle_file.display())),
-            Err(e) => return error(exit::FAILED, &e.to_string()),
-        }
-        if let Err(e) = import_into_cri(&env, &cfg, bundle_file) {
+        if let Err(e) = load_bundle(&env, &cfg, bundle_file).await {
             return error(exit::FAILED, &e);
         }
     }
@@ -164,14 +159,25 @@ pub async fn init(flags: &InitFlags, selection: Selection) -> u8 {
     print_report(&report, flags.dry_run, flags.output, "init", started.elapsed(), &notes)
 }
 
+/// `--image-bundle`: into Docker (the kubelet container's image) and into the CRI runtime (the
+/// pods' images), with how long each took.
+pub(crate) async fn load_bundle(env: &Env, cfg: &config::Config, bundle_file: &Path) -> Result<(), String> {
+    let Some(rt) = &env.docker else { return Err("--image-bundle needs Docker, which is not reachable".into()) };
+    let started = Instant::now();
+    let tags = bundle::load(rt, bundle_file, |line| tracing::info!("{line}")).await.map_err(|e| e.to_string())?;
+    say(&format!("[images] loaded {} images from {} into Docker in {:.1} s\n", tags.len(), bundle_file.display(), started.elapsed().as_secs_f64()));
+    import_into_cri(env, cfg, bundle_file)
+}
+
 /// Pods run through the CRI runtime, which keeps its own images: containerd's `k8s.io`
 /// namespace, not Docker's. The bundle is staged decompressed inside the host root and imported
 /// with the host's `ctr`, then removed. cri-dockerd needs nothing more (its images are Docker's).
-pub(crate) fn import_into_cri(env: &Env, cfg: &config::Config, bundle_file: &Path) -> Result<(), String> {
+fn import_into_cri(env: &Env, cfg: &config::Config, bundle_file: &Path) -> Result<(), String> {
     let sock = cfg.cri_socket.trim_start_matches("unix://");
     if !sock.contains("containerd") {
         return Ok(());
     }
+    let started = Instant::now();
     let staging = crate::paths::known("/var/lib/kubeup/bundle-import.tar");
     let real = env.root.resolve(&staging).map_err(|e| e.to_string())?;
     if let Some(dir) = real.parent() {
@@ -184,7 +190,11 @@ pub(crate) fn import_into_cri(env: &Env, cfg: &config::Config, bundle_file: &Pat
     let _ = std::fs::remove_file(&real);
     match out {
         Ok(o) if o.code == 0 => {
-            say(&format!("[images] imported {} into containerd (namespace k8s.io, {host_sock})\n", bundle_file.display()));
+            say(&format!(
+                "[images] imported {} into containerd (namespace k8s.io, {host_sock}) in {:.1} s\n",
+                bundle_file.display(),
+                started.elapsed().as_secs_f64()
+            ));
             Ok(())
         }
         Ok(o) => Err(format!("importing the bundle into containerd failed (ctr exit {}): {}", o.code, o.output)),

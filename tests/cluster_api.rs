@@ -7,31 +7,6 @@ mod common;
 use common::apiserver::{Faults, TestApiServer};
 use common::*;
 use std::path::Path;
-use std::process::Command;
-
-/// A host root with init's files for an API server on 127.0.0.1:`port`, and the test server.
-fn prepared(version: &str) -> (tempfile::TempDir, TestApiServer, u16) {
-    let root = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let p = port.to_string();
-    let r = init(root.path(), &["--apiserver-bind-port", &p, "--kubernetes-version", version, "--pod-network", "bridge", "--kubeup-image", "kubeup:test"]);
-    assert_eq!(r.code, 4, "{}", r.stderr);
-    let server = TestApiServer::for_root(root.path(), port);
-    server.add_node("cp-1", "127.0.0.1", true);
-    (root, server, port)
-}
-
-/// `kubeup init` with the API phases run for real (against the test server); the phases that
-/// need a host or containers are skipped.
-fn api_init(root: &Path, port: u16, version: &str, extra: &[&str]) -> Run {
-    let mut c: Command = kubeup();
-    c.env_remove("KUBEUP_SKIP_EFFECTS");
-    c.args(["init", "--host-root", root.to_str().unwrap(), "--node-name", "cp-1", "--apiserver-advertise-address", "127.0.0.1"]);
-    c.args(["--apiserver-bind-port", &port.to_string(), "--kubernetes-version", version, "--host-pid", NO_SUCH_PID]);
-    c.args(["--skip-phases", "preflight,prepare-host,kubelet-start,wait-control-plane", "--pod-network", "bridge", "--kubeup-image", "kubeup:test"]);
-    c.args(extra);
-    Run::from(c.output().unwrap())
-}
 
 fn golden(name: &str, actual: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);

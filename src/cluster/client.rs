@@ -150,8 +150,11 @@ pub async fn apply(client: &Client, obj: &serde_json::Value, create_only: bool) 
     let params = PatchParams::apply("kubeup").force();
     let patch = Patch::Apply(obj);
     let after = retry(&reference, budget, || api.patch(&name, &params, &patch)).await?;
+    // Workloads' status moves on its own (controllers write it), so their resourceVersion
+    // says nothing about our apply; their generation counts spec changes only.
     Ok(match before {
         None => Applied::Created,
+        Some(b) if b.metadata.generation.is_some() && b.metadata.generation == after.metadata.generation => Applied::Unchanged,
         Some(b) if b.metadata.resource_version == after.metadata.resource_version => Applied::Unchanged,
         Some(_) => Applied::Updated,
     })

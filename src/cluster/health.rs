@@ -30,6 +30,13 @@ pub struct Probe<'a> {
     pub node_name: String,
 }
 
+/// What the kubelet-container stage remembers between checks.
+struct Steady {
+    baseline: i64,
+    started_at: String,
+    since: Instant,
+}
+
 /// Known failure modes: a pattern in the logs, and what it means.
 pub const KNOWN_FAILURES: &[(&str, &str)] = &[
     (
@@ -60,6 +67,9 @@ pub const KNOWN_FAILURES: &[(&str, &str)] = &[
     ("x509", "certificate error: a certificate does not match its use (SANs, CA); compare the PKI with the configuration"),
     ("certificate", "certificate error: check the PKI under the certificate directory"),
     ("connection refused", "a component is not listening yet or crashed; see its log above"),
+    ("permission denied", "a file or directory is not accessible: check the owner and mode of the etcd data directory and of the PKI"),
+    ("swap", "swap is on: turn it off (`swapoff -a`) or set failSwapOn: false in the kubelet configuration"),
+    ("restarted", "the kubelet is crash-looping: its log above says why (flags, configuration, cgroup driver, mount propagation)"),
 ];
 
 /// Match the logs against [`KNOWN_FAILURES`].
@@ -155,7 +165,7 @@ impl Probe<'_> {
     }
 
     /// One check of a stage.
-    async fn ready(&self, target: WaitTarget, restarts: &mut Option<i64>) -> Result<bool, String> {
+    async fn ready(&self, target: WaitTarget, seen: &mut Option<Steady>) -> Result<bool, String> {
         Ok(match target {
             WaitTarget::KubeletContainer => {
                 let Some(rt) = self.docker else { return Ok(true) };
@@ -164,13 +174,21 @@ impl Probe<'_> {
                     .inspect_container(&self.kubelet, None)
                     .await
                     .map_err(|e| format!("the kubelet container cannot be inspected: {}", crate::runtime::docker_message(&e)))?;
-                let running = info.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+                let st = info.state.clone().unwrap_or_default();
+                let running = st.running.unwrap_or(false);
                 let count = info.restart_count.unwrap_or(0);
-                if restarts.is_some_and(|before| count > before + 2) {
-                    return Err(format!("the kubelet container restarted {count} times"));
+                let started_at = st.started_at.unwrap_or_default();
+                let seen = seen.get_or_insert_with(|| Steady { baseline: count, started_at: started_at.clone(), since: Instant::now() });
+                if count > seen.baseline + 2 {
+                    return Err(format!("the kubelet container restarted {} times while kubeup watched", count - seen.baseline));
                 }
-                restarts.get_or_insert(count);
-                running
+                if seen.started_at != started_at {
+                    seen.started_at = started_at;
+                    seen.since = Instant::now();
+                }
+                // Steady: the same run of the container for a second (a crash-looping one
+                // restarts within that time).
+                running && seen.since.elapsed() >= Duration::from_secs(1)
             }
             WaitTarget::KubeletHealthz => plain_http_get("http://127.0.0.1:10248/healthz").await.is_some_and(|b| b.trim() == "ok"),
             WaitTarget::Etcd => {
@@ -211,9 +229,9 @@ impl Probe<'_> {
     /// Wait for a stage; returns how long it took, or a diagnosis.
     pub async fn wait(&self, target: WaitTarget, timeout: Duration) -> Result<Duration, String> {
         let started = Instant::now();
-        let mut restarts = None;
+        let mut seen = None;
         loop {
-            match self.ready(target, &mut restarts).await {
+            match self.ready(target, &mut seen).await {
                 Ok(true) => return Ok(started.elapsed()),
                 Ok(false) if started.elapsed() < timeout => tokio::time::sleep(Duration::from_millis(100)).await,
                 Ok(false) => return Err(self.diagnose(target, &format!("not ready after {} s", timeout.as_secs())).await),

@@ -13,11 +13,10 @@ use k8s_openapi::api::core::v1::{ConfigMap, Node};
 use kube::api::Api;
 
 use crate::cli::{error, exit, say, JoinFlags, Output};
-use crate::commands::{copy_image_into_cri, environment, import_into_cri, print_report, run_effects};
+use crate::commands::{copy_image_into_cri, environment, print_report, run_effects};
 use crate::config::{self, Settings};
 use crate::phases::join::{bootstrap_kubeconfig, JoinInput};
 use crate::phases::Options;
-use crate::runtime::bundle;
 use crate::token::BootstrapToken;
 use crate::workflow::{self, Selection, WorkflowError};
 use discovery::{Discovered, TokenDiscovery};
@@ -214,12 +213,7 @@ pub async fn join(flags: &JoinFlags, selection: Selection) -> u8 {
     }
 
     if let (Some(bundle_file), false) = (&flags.image_bundle, flags.dry_run) {
-        let Some(rt) = &env.docker else { return error(exit::FAILED, "--image-bundle needs Docker, which is not reachable") };
-        match bundle::load(rt, bundle_file, |line| tracing::info!("{line}")).await {
-            Ok(tags) => say(&format!("[images] loaded {} images from {} into Docker\n", tags.len(), bundle_file.display())),
-            Err(e) => return error(exit::FAILED, &e.to_string()),
-        }
-        if let Err(e) = import_into_cri(&env, &cfg, bundle_file) {
+        if let Err(e) = crate::commands::load_bundle(&env, &cfg, bundle_file).await {
             return error(exit::FAILED, &e);
         }
     }

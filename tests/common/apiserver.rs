@@ -93,7 +93,16 @@ pub struct TestApiServer {
     pub port: u16,
     /// Shared state (objects, faults, request log).
     pub state: Arc<Mutex<State>>,
-    _runtime: tokio::runtime::Runtime,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for TestApiServer {
+    fn drop(&mut self) {
+        // Also safe when dropped inside an async test.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 /// Who is asking.
@@ -418,11 +427,14 @@ impl TestApiServer {
             .unwrap();
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let listener = runtime.block_on(tokio::net::TcpListener::bind(("127.0.0.1", port))).unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
+        // Bound outside the runtime, so that a server can be started from an async test too.
+        let std_listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let addr: SocketAddr = std_listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State::default()));
         let st = state.clone();
         runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
             loop {
                 let Ok((tcp, _)) = listener.accept().await else { continue };
                 let acceptor = acceptor.clone();
@@ -435,7 +447,7 @@ impl TestApiServer {
                 });
             }
         });
-        TestApiServer { url: format!("https://127.0.0.1:{}", addr.port()), port: addr.port(), state, _runtime: runtime }
+        TestApiServer { url: format!("https://127.0.0.1:{}", addr.port()), port: addr.port(), state, runtime: Some(runtime) }
     }
 
     /// Start with the API server certificate of a kubeup host root, on `port`.
