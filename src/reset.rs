@@ -33,6 +33,8 @@ pub struct ResetPlan {
     pub cri_socket: Option<String>,
     /// What is kept, and why.
     pub kept: Vec<String>,
+    /// The bridge pod network's traces on this node (its bridge and its routes) are removed.
+    pub bridge_network: bool,
 }
 
 /// Reset options.
@@ -119,6 +121,13 @@ pub async fn plan(root: &HostRoot, rt: Option<&Runtime>, mountinfo: &str, opts: 
 
     let mut files: BTreeSet<String> = record.files.iter().cloned().collect();
     let mut dirs: BTreeSet<String> = record.dirs.iter().cloned().collect();
+    // The bridge network's CNI config is kubeup's own (its agent wrote it); other networks'
+    // configs are left, as kubeadm leaves them.
+    let conflist = paths::known(paths::CNI_CONF_DIR).join(crate::cluster::pod_network::BRIDGE_CONFLIST).map_err(|e| HostError::Conflict { path: paths::known(paths::CNI_CONF_DIR), reason: e.to_string() })?;
+    if root.exists(&conflist)? {
+        files.insert(conflist.to_string());
+        plan.bridge_network = true;
+    }
     for k in KUBECONFIGS {
         let p = paths::kubeconfig(k);
         if root.exists(&p)? {
@@ -184,6 +193,13 @@ pub async fn execute(plan: &ResetPlan, root: &HostRoot, rt: Option<&Runtime>, ex
             Ok(o) if o.code == 4 => notices.push(format!("pods in the CRI runtime at {sock} were not removed: the runtime did not answer within 5 s")),
             Ok(o) => notices.push(format!("pods in the CRI runtime at {sock} could not be removed: {}", o.output)),
             Err(e) => notices.push(format!("pods in the CRI runtime at {sock} could not be removed: {e}")),
+        }
+    }
+    if plan.bridge_network {
+        let script = format!("ip link del kubeup0 2>/dev/null; ip route flush proto {} 2>/dev/null; true", crate::network::netlink::KUBEUP_PROTO);
+        match exec.run(&script) {
+            Ok(_) => notices.push("the bridge network's bridge kubeup0 and its routes (proto 0x4b) removed".into()),
+            Err(e) => notices.push(format!("the bridge network's bridge kubeup0 and routes could not be removed: {e}")),
         }
     }
     for mp in &plan.unmounts {

@@ -4,7 +4,7 @@
 //! cluster; scripts/e2e/run proves the real one.
 
 mod common;
-use common::apiserver::{Faults, TestApiServer};
+use common::apiserver::Faults;
 use common::*;
 use std::path::Path;
 
