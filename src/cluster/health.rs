@@ -256,8 +256,8 @@ impl Probe<'_> {
                         info.restart_count.unwrap_or(0),
                         st.error.filter(|e| !e.is_empty()).map(|e| format!(", error: {e}")).unwrap_or_default()
                     ));
-                    if let Ok(l) = rt.logs_tail(&self.kubelet, 15).await {
-                        out.push_str(&format!("kubelet log (last lines):\n{}\n", indent(&l)));
+                    if let Ok(l) = rt.logs_tail(&self.kubelet, 400).await {
+                        out.push_str(&format!("kubelet log (errors and last lines):\n{}\n", indent(&log_excerpt(&l, 6, 12))));
                         logs.push_str(&l);
                     }
                 }
@@ -274,6 +274,23 @@ impl Probe<'_> {
         }
         out
     }
+}
+
+/// The klog errors and fatals of a log (a fatal's cause sits above its goroutine dump, which
+/// would fill any tail), then its last lines; goroutine dumps are left out.
+pub fn log_excerpt(log: &str, errors: usize, last: usize) -> String {
+    let is_klog = |l: &str, c: char| l.starts_with(c) && l[1..].chars().take(4).all(|d| d.is_ascii_digit()) && l.len() > 5;
+    let lines: Vec<&str> = log.lines().collect();
+    let dump = lines.iter().position(|l| l.starts_with("goroutine ")).unwrap_or(lines.len());
+    let mut picked: Vec<&str> = lines.iter().copied().filter(|l| is_klog(l, 'E') || is_klog(l, 'F')).collect();
+    picked = picked.split_off(picked.len().saturating_sub(errors));
+    let tail_from = dump.saturating_sub(last);
+    for l in &lines[tail_from..dump] {
+        if !picked.contains(l) {
+            picked.push(l);
+        }
+    }
+    picked.join("\n")
 }
 
 fn indent(s: &str) -> String {
@@ -309,6 +326,13 @@ pub fn static_pod_logs(root: &HostRoot, lines: usize) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fatal_above_a_goroutine_dump_is_shown() {
+        let log = "I1121 09:00:00.1 1 server.go] starting\nF1121 09:00:01.2 1 server.go] failed to run Kubelet: boom\ngoroutine 1 [running]:\nmain.main()\n\tkubelet.go:41\n";
+        let e = log_excerpt(log, 6, 12);
+        assert!(e.contains("failed to run Kubelet: boom") && e.contains("starting") && !e.contains("goroutine"), "{e}");
+    }
 
     #[test]
     fn known_failures_are_recognised() {

@@ -90,7 +90,9 @@ pub fn kubelet_container(
         bind("/var/log", false, Some(Propagation::Rslave)),
         bind("/dev", false, Some(Propagation::Rslave)),
         bind("/sys", false, Some(Propagation::Rslave)),
-        bind(paths::KUBERNETES_DIR, true, None),
+        // Writable: a joining node's kubelet writes kubelet.conf here at the end of its TLS
+        // bootstrap, as kubeadm's host kubelet does.
+        bind(paths::KUBERNETES_DIR, false, None),
         bind(paths::CNI_CONF_DIR, true, None),
         bind(paths::CNI_BIN_DIR, true, None),
         bind("/var/lib/cni", false, None),
