@@ -371,9 +371,12 @@ pub struct JoinFlags {
     /// Node name (default: the host's hostname).
     #[arg(long, value_name = "NAME")]
     pub node_name: Option<String>,
-    /// The node's IP for the kubelet (default: an address of this host).
+    /// The node's IP for the kubelet, and its API server's with --control-plane (default: an address of this host).
     #[arg(long = "apiserver-advertise-address", alias = "node-ip", value_name = "IP")]
     pub node_ip: Option<IpAddr>,
+    /// The port this node's API server binds (with --control-plane).
+    #[arg(long, value_name = "PORT")]
+    pub apiserver_bind_port: Option<u16>,
     /// CRI endpoint of the kubelet.
     #[arg(long, value_name = "URL")]
     pub cri_socket: Option<String>,
@@ -386,7 +389,7 @@ pub struct JoinFlags {
     /// kubeup's own image (copied into containerd for the bridge network's agent).
     #[arg(long, value_name = "IMAGE")]
     pub kubeup_image: Option<String>,
-    /// Join as a control-plane node (not supported by this version).
+    /// Join as a control-plane node (stacked etcd), with the certificates `init --upload-certs` uploaded.
     #[arg(long)]
     pub control_plane: bool,
     /// Key of the uploaded control-plane certificates (with --control-plane).
@@ -501,6 +504,12 @@ pub struct InitFlags {
     /// Only report what the host needs (modules, sysctls, shared mount); change none of it.
     #[arg(long)]
     pub no_host_fixes: bool,
+    /// Upload the shared control-plane certificates, encrypted, to Secret kube-system/kubeadm-certs (2 h).
+    #[arg(long)]
+    pub upload_certs: bool,
+    /// The key that encrypts the uploaded certificates (default: a new random key).
+    #[arg(long, value_name = "KEY")]
+    pub certificate_key: Option<String>,
     /// Load this image bundle (from `kubeup images save`) into Docker before starting anything.
     #[arg(long, value_name = "FILE")]
     pub image_bundle: Option<PathBuf>,
@@ -533,6 +542,8 @@ impl InitFlags {
         s.image_repository = self.image_repository.clone();
         s.skip_phases = self.skip_phases.clone();
         s.ignore_preflight_errors = self.ignore_preflight_errors.clone();
+        s.upload_certs = self.upload_certs.then_some(true);
+        s.certificate_key = self.certificate_key.clone();
         s
     }
 }

@@ -237,6 +237,17 @@ pub(crate) async fn copy_image_into_cri(env: &Env, cfg: &config::Config, image: 
     }
 }
 
+/// An etcd client with the etcd CA on the host (a control-plane node has its key).
+fn etcd_client(env: &Env, cert_dir: &str, endpoint: &str) -> Result<crate::cluster::etcd::Etcd, String> {
+    let read = |f: &str| -> Result<String, String> {
+        let p = crate::paths::HostPath::new(format!("{cert_dir}/{f}")).map_err(|e| e.to_string())?;
+        let b = env.root.read(&p).map_err(|e| e.to_string())?.ok_or(format!("{p} does not exist"))?;
+        Ok(String::from_utf8_lossy(&b).into_owned())
+    };
+    let ca = crate::pki::CertPair { cert_pem: read("etcd/ca.crt")?, key_pem: read("etcd/ca.key")? };
+    crate::cluster::etcd::Etcd::connect(endpoint, &ca)
+}
+
 /// The admin client, made when the first API step needs it (admin.conf exists by then).
 async fn admin_client(env: &Env, cache: &mut Option<kube::Client>) -> Result<kube::Client, String> {
     if let Some(c) = cache {
@@ -348,6 +359,21 @@ pub(crate) async fn run_effects(
                         crate::cluster::client::Applied::Kept => "kept",
                     };
                     *applied.entry(key).or_default() += 1;
+                }
+                Step::ApplyOwned { object, owner } => {
+                    let client = admin_client(env, &mut admin).await?;
+                    crate::cluster::client::apply_owned(&client, object, owner).await.map_err(|e| format!("[{}] {e}", p.phase))?;
+                    *applied.entry("applied (owned)").or_default() += 1;
+                }
+                Step::EtcdAddLearner { endpoint, peer_url } => {
+                    let etcd = etcd_client(env, cert_dir, endpoint).map_err(|e| format!("[{}] {e}", p.phase))?;
+                    let id = etcd.add_learner(peer_url).await.map_err(|e| format!("[{}] {e}", p.phase))?;
+                    notes.push(format!("[{}] {peer_url} is an etcd learner (member {id})", p.phase));
+                }
+                Step::EtcdPromote { endpoint, peer_url } => {
+                    let etcd = etcd_client(env, cert_dir, endpoint).map_err(|e| format!("[{}] {e}", p.phase))?;
+                    etcd.promote(peer_url, Duration::from_secs(120)).await.map_err(|e| format!("[{}] {e}", p.phase))?;
+                    notes.push(format!("[{}] etcd member {peer_url} promoted to a voting member", p.phase));
                 }
                 Step::MarkNode { name, labels, taints } => {
                     let client = admin_client(env, &mut admin).await?;
@@ -477,6 +503,18 @@ pub(crate) fn print_report(r: &Report, dry_run: bool, output: Output, what: &str
     code
 }
 
+/// Remove this node's etcd member when it has a stacked etcd and others remain; best effort.
+async fn leave_etcd(env: &Env, cert_dir: &str) -> Option<String> {
+    let manifest = env.root.read(&crate::paths::manifest("etcd")).ok()??;
+    let text = String::from_utf8_lossy(&manifest);
+    let peer = text.split_whitespace().find_map(|w| w.trim_matches('"').strip_prefix("--initial-advertise-peer-urls="))?.to_string();
+    let etcd = match etcd_client(env, cert_dir, "https://127.0.0.1:2379") {
+        Ok(e) => e,
+        Err(e) => return Some(format!("this node's etcd member was not removed: {e}")),
+    };
+    Some(etcd.remove(&peer).await.unwrap_or_else(|e| format!("this node's etcd member was not removed: {e}")))
+}
+
 /// `kubeup reset`.
 pub async fn reset(flags: &ResetFlags) -> u8 {
     let env = match environment(&flags.host).await {
@@ -539,6 +577,11 @@ pub async fn reset(flags: &ResetFlags) -> u8 {
         Ok(l) => l,
         Err(e) => return error(exit::FAILED, &e.to_string()),
     };
+    // kubeadm's reset on a control-plane node: leave etcd first (while it still runs), unless
+    // this is the last member.
+    if let Some(n) = leave_etcd(&env, &flags.cert_dir).await {
+        say(&format!("[reset] {n}\n"));
+    }
     let (failed, notices) = crate::reset::execute(&plan, &env.root, env.docker.as_ref(), &env.exec).await;
     if flags.output == Output::Text {
         show(&plan, "removed:");

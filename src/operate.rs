@@ -67,13 +67,7 @@ pub async fn token_create(root: &HostRoot, cert_dir: &str, o: CreateToken) -> u8
         let expiration = (!o.ttl.is_zero()).then(|| (OffsetDateTime::now_utc() + o.ttl).format(&Rfc3339)).transpose().map_err(|e| e.to_string())?;
         let groups = if o.groups.is_empty() { vec![objects::DEFAULT_NODE_TOKEN_GROUP.to_string()] } else { o.groups.clone() };
         let mut secret = objects::bootstrap_token_secret(&token, expiration.as_deref(), &o.description, &groups);
-        if let Some(data) = secret.data.as_mut() {
-            for (usage, key) in [("signing", "usage-bootstrap-signing"), ("authentication", "usage-bootstrap-authentication")] {
-                if !o.usages.is_empty() && !o.usages.iter().any(|u| u == usage) {
-                    data.remove(key);
-                }
-            }
-        }
+        objects::restrict_usages(&mut secret, &o.usages);
         if client::apply(&c, &objects::json(&secret), true).await.map_err(|e| e.to_string())? == client::Applied::Kept {
             return Err(format!("token {} already exists: delete it first (`kubeup token delete {}`) or choose another", token.id(), token.id()));
         }

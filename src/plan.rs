@@ -105,6 +105,28 @@ pub enum Step {
         /// Only create it when absent (bootstrap tokens keep their first expiration).
         create_only: bool,
     },
+    /// Server-side apply an object owned by Secret kube-system/`owner` (its ownerReference
+    /// needs the owner's uid, known only in the cluster): kubeadm-certs, owned by its TTL token.
+    ApplyOwned {
+        /// The object.
+        object: serde_json::Value,
+        /// Name of the owning Secret in kube-system.
+        owner: String,
+    },
+    /// Add this node to the etcd cluster as a learner (control-plane join), before its etcd starts.
+    EtcdAddLearner {
+        /// An existing member's client URL.
+        endpoint: String,
+        /// This node's peer URL.
+        peer_url: String,
+    },
+    /// Promote this node's etcd learner once it has caught up.
+    EtcdPromote {
+        /// A member's client URL.
+        endpoint: String,
+        /// This node's peer URL.
+        peer_url: String,
+    },
     /// Label and taint a Node (waiting for it to register first).
     MarkNode {
         /// Node name.
@@ -272,6 +294,18 @@ enum StepView<'a> {
         object: serde_json::Value,
         create_only: bool,
     },
+    ApplyOwned {
+        object: serde_json::Value,
+        owner: &'a str,
+    },
+    EtcdAddLearner {
+        endpoint: &'a str,
+        peer_url: &'a str,
+    },
+    EtcdPromote {
+        endpoint: &'a str,
+        peer_url: &'a str,
+    },
     MarkNode {
         name: &'a str,
         labels: &'a [String],
@@ -310,6 +344,9 @@ fn view(step: &Step) -> StepView<'_> {
         Step::HostCommand { summary, script } => StepView::HostCommand { summary, script },
         Step::Wait { target, timeout_secs } => StepView::Wait { target: *target, timeout_secs: *timeout_secs },
         Step::ApplyObject { object, create_only } => StepView::ApplyObject { object: redact_object(object), create_only: *create_only },
+        Step::ApplyOwned { object, owner } => StepView::ApplyOwned { object: redact_object(object), owner },
+        Step::EtcdAddLearner { endpoint, peer_url } => StepView::EtcdAddLearner { endpoint, peer_url },
+        Step::EtcdPromote { endpoint, peer_url } => StepView::EtcdPromote { endpoint, peer_url },
         Step::MarkNode { name, labels, taints } => StepView::MarkNode { name, labels, taints },
         Step::Say { text, secret } => StepView::Say { text: if *secret { "<redacted: holds a bootstrap token>" } else { text } },
         Step::KubeletFinalize => StepView::KubeletFinalize,
@@ -372,6 +409,9 @@ pub fn to_text(plans: &[PhasePlan], show_contents: bool) -> String {
                 Step::ApplyObject { object, create_only } => {
                     writeln!(out, "{tag} {} {}", if *create_only { "create if absent" } else { "apply" }, object_ref(object))
                 }
+                Step::ApplyOwned { object, owner } => writeln!(out, "{tag} apply {} (owned by Secret kube-system/{owner})", object_ref(object)),
+                Step::EtcdAddLearner { endpoint, peer_url } => writeln!(out, "{tag} add {peer_url} to etcd as a learner (through {endpoint})"),
+                Step::EtcdPromote { endpoint, peer_url } => writeln!(out, "{tag} promote etcd learner {peer_url} to a voting member (through {endpoint})"),
                 Step::MarkNode { name, labels, taints } => writeln!(out, "{tag} mark node {name}: labels {} taints {}", labels.join(","), taints.join(",")),
                 Step::Say { .. } => Ok(()),
                 Step::RemoveFile { path, reason } => writeln!(out, "{tag} remove {path} ({reason})"),

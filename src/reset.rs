@@ -123,7 +123,9 @@ pub async fn plan(root: &HostRoot, rt: Option<&Runtime>, mountinfo: &str, opts: 
     let mut dirs: BTreeSet<String> = record.dirs.iter().cloned().collect();
     // The bridge network's CNI config is kubeup's own (its agent wrote it); other networks'
     // configs are left, as kubeadm leaves them.
-    let conflist = paths::known(paths::CNI_CONF_DIR).join(crate::cluster::pod_network::BRIDGE_CONFLIST).map_err(|e| HostError::Conflict { path: paths::known(paths::CNI_CONF_DIR), reason: e.to_string() })?;
+    let conflist = paths::known(paths::CNI_CONF_DIR)
+        .join(crate::cluster::pod_network::BRIDGE_CONFLIST)
+        .map_err(|e| HostError::Conflict { path: paths::known(paths::CNI_CONF_DIR), reason: e.to_string() })?;
     if root.exists(&conflist)? {
         files.insert(conflist.to_string());
         plan.bridge_network = true;

@@ -130,7 +130,8 @@ pub fn run_join(
     selection: &Selection,
     dry_run: bool,
 ) -> Result<Report, WorkflowError> {
-    run_phases(phases::join::JOIN_PHASES, Some(join), cfg, facts, root, options, selection, dry_run)
+    let list = if join.control_plane.is_some() { phases::join::CONTROL_PLANE_JOIN_PHASES } else { phases::join::JOIN_PHASES };
+    run_phases(list, Some(join), cfg, facts, root, options, selection, dry_run)
 }
 
 #[allow(clippy::too_many_arguments)]

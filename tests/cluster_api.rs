@@ -90,3 +90,40 @@ fn v1_29_and_newer_bind_the_admin_group_with_super_admin_first() {
     assert!(first_write.contains("clusterrolebindings/kubeadm:cluster-admins") && first_write.contains("(kubernetes-super-admin)"), "{log:#?}");
     assert!(log.iter().filter(|l| l.contains("(kubernetes-admin)")).all(|l| !l.contains("-> 403")), "{log:#?}");
 }
+
+#[test]
+fn upload_certs_encrypts_the_shared_files_as_kubeadm_does() {
+    let (root, server, port) = prepared("v1.37.2");
+    let r = api_init(root.path(), port, "v1.37.2", &["--upload-certs"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let key = std::fs::read_to_string(host(root.path(), "/var/lib/kubeup/certificate-key")).unwrap().trim().to_string();
+    assert!(r.stdout.contains(&format!("--control-plane --certificate-key {key}")), "{}", r.stdout);
+    let s = server.state.lock().unwrap();
+    let secret = s.get("", "kube-system", "secrets", "kubeadm-certs").unwrap().clone();
+    let owner = secret["metadata"]["ownerReferences"][0].clone();
+    let owner_secret = s.get("", "kube-system", "secrets", owner["name"].as_str().unwrap()).unwrap().clone();
+    drop(s);
+    assert_eq!(owner["uid"], owner_secret["metadata"]["uid"], "kubeadm-certs is owned by its TTL token");
+    let b64 =
+        |v: &serde_json::Value| String::from_utf8(base64::Engine::decode(&base64::engine::general_purpose::STANDARD, v.as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(b64(&owner_secret["data"]["description"]), "Proxy for managing TTL for the kubeadm-certs secret");
+    assert!(owner_secret["data"].get("usage-bootstrap-authentication").is_none(), "the TTL token must not authenticate anyone");
+    // An independent AES-256-GCM implementation (Python's cryptography) reads kubeadm's layout:
+    // 12-byte nonce, then ciphertext and tag, no associated data.
+    let files = [
+        ("ca.crt", "ca.crt"),
+        ("ca.key", "ca.key"),
+        ("front-proxy-ca.crt", "front-proxy-ca.crt"),
+        ("front-proxy-ca.key", "front-proxy-ca.key"),
+        ("sa.pub", "sa.pub"),
+        ("sa.key", "sa.key"),
+        ("etcd-ca.crt", "etcd/ca.crt"),
+        ("etcd-ca.key", "etcd/ca.key"),
+    ];
+    for (data_key, file) in files {
+        let script = "import base64,sys\nfrom cryptography.hazmat.primitives.ciphers.aead import AESGCM\nd=base64.b64decode(sys.argv[2])\nsys.stdout.buffer.write(AESGCM(bytes.fromhex(sys.argv[1])).decrypt(d[:12], d[12:], None))";
+        let (ok, plain) = tool("python3", &["-c", script, &key, secret["data"][data_key].as_str().unwrap()]);
+        assert!(ok, "{data_key}: {plain}");
+        assert_eq!(plain, std::fs::read_to_string(host(root.path(), &format!("/etc/kubernetes/pki/{file}"))).unwrap(), "{data_key}");
+    }
+}

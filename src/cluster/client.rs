@@ -160,6 +160,17 @@ pub async fn apply(client: &Client, obj: &serde_json::Value, create_only: bool) 
     })
 }
 
+/// Server-side apply `obj` with an ownerReference to Secret kube-system/`owner` (which must exist).
+pub async fn apply_owned(client: &Client, obj: &serde_json::Value, owner: &str) -> Result<Applied, ClusterError> {
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), "kube-system");
+    let what = format!("Secret kube-system/{owner}");
+    let s = retry(&what, Duration::from_secs(60), || secrets.get(owner)).await?;
+    let uid = s.metadata.uid.ok_or_else(|| ClusterError::Api { object: what.clone(), reason: "has no uid".into() })?;
+    let mut obj = obj.clone();
+    obj["metadata"]["ownerReferences"] = serde_json::json!([{ "apiVersion": "v1", "kind": "Secret", "name": owner, "uid": uid }]);
+    apply(client, &obj, false).await
+}
+
 /// Wait for the Node to register, then add labels and NoSchedule taints (strategic merge, so
 /// taints others set stay). Returns whether anything changed.
 pub async fn mark_node(client: &Client, name: &str, labels: &[String], taints: &[String], timeout: Duration) -> Result<bool, ClusterError> {

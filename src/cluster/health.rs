@@ -81,7 +81,7 @@ pub fn likely_cause(logs: &str) -> Option<&'static str> {
 /// self-signed serving certificates (kubeadm probes them the same way). A root certificate is
 /// always given: without one kube loads the system's roots, and the installer image (FROM
 /// scratch) has none.
-fn client_for(url: &str, ca_pem: &str, verify: bool, cert_key: Option<(&str, &str)>) -> Option<Client> {
+pub fn tls_client(url: &str, ca_pem: &str, verify: bool, cert_key: Option<(&str, &str)>) -> Option<Client> {
     let mut cfg = kube::Config::new(url.parse().ok()?);
     cfg.connect_timeout = Some(Duration::from_secs(2));
     cfg.read_timeout = Some(Duration::from_secs(2));
@@ -197,7 +197,7 @@ impl Probe<'_> {
                 else {
                     return Err("the etcd CA or the healthcheck client certificate is missing".into());
                 };
-                match client_for("https://127.0.0.1:2379", &ca, true, Some((&cert, &key))) {
+                match tls_client("https://127.0.0.1:2379", &ca, true, Some((&cert, &key))) {
                     Some(c) => get(&c, "/health").await.is_some_and(|b| b.contains("\"health\":\"true\"")),
                     None => false,
                 }
@@ -206,11 +206,11 @@ impl Probe<'_> {
                 Some(c) => get(c, "/readyz").await.is_some_and(|b| b.trim() == "ok"),
                 None => false,
             },
-            WaitTarget::ControllerManager => match client_for("https://127.0.0.1:10257", &self.read("ca.crt").unwrap_or_default(), false, None) {
+            WaitTarget::ControllerManager => match tls_client("https://127.0.0.1:10257", &self.read("ca.crt").unwrap_or_default(), false, None) {
                 Some(c) => get(&c, "/healthz").await.is_some_and(|b| b.trim() == "ok"),
                 None => false,
             },
-            WaitTarget::Scheduler => match client_for("https://127.0.0.1:10259", &self.read("ca.crt").unwrap_or_default(), false, None) {
+            WaitTarget::Scheduler => match tls_client("https://127.0.0.1:10259", &self.read("ca.crt").unwrap_or_default(), false, None) {
                 Some(c) => get(&c, "/healthz").await.is_some_and(|b| b.trim() == "ok"),
                 None => false,
             },

@@ -6,6 +6,7 @@
 
 pub mod addons;
 pub mod client;
+pub mod etcd;
 pub mod health;
 pub mod objects;
 pub mod pod_network;

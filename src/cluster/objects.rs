@@ -49,6 +49,50 @@ pub fn bootstrap_token_secret(token: &BootstrapToken, expiration: Option<&str>, 
     }
 }
 
+/// Keep only the given usages (`signing`, `authentication`) of a token Secret; empty = both.
+pub fn restrict_usages(secret: &mut Secret, usages: &[String]) {
+    if let Some(data) = secret.data.as_mut() {
+        for (usage, key) in [("signing", "usage-bootstrap-signing"), ("authentication", "usage-bootstrap-authentication")] {
+            if !usages.is_empty() && !usages.iter().any(|u| u == usage) {
+                data.remove(key);
+            }
+        }
+    }
+}
+
+/// The Secret kubeadm calls "a proxy for managing TTL for the kubeadm-certs secret": a token
+/// with no usage and a 2-hour expiration, owner of `kubeadm-certs` so that the garbage collector
+/// deletes the certificates when the token cleaner deletes it.
+pub fn certs_owner_token(token: &BootstrapToken, expiration: &str) -> Secret {
+    let mut s = bootstrap_token_secret(token, Some(expiration), "Proxy for managing TTL for the kubeadm-certs secret", &[]);
+    if let Some(data) = s.data.as_mut() {
+        data.remove("usage-bootstrap-signing");
+        data.remove("usage-bootstrap-authentication");
+        data.remove("auth-extra-groups");
+    }
+    s
+}
+
+/// Secret `kube-system/kubeadm-certs` with the encrypted shared files (data key → bytes).
+pub fn kubeadm_certs(encrypted: BTreeMap<String, Vec<u8>>) -> Secret {
+    Secret {
+        metadata: meta("kubeadm-certs", Some("kube-system")),
+        type_: Some("Opaque".into()),
+        data: Some(encrypted.into_iter().map(|(k, v)| (k, ByteString(v))).collect()),
+        ..Default::default()
+    }
+}
+
+/// Role and RoleBinding `kubeadm:kubeadm-certs`: joining nodes' token may read kubeadm-certs.
+pub fn kubeadm_certs_rbac() -> [serde_json::Value; 2] {
+    role_and_binding(
+        "kubeadm:kubeadm-certs",
+        "kube-system",
+        vec![rule("", &["secrets"], &["get"], &["kubeadm-certs"])],
+        vec![subject("Group", DEFAULT_NODE_TOKEN_GROUP)],
+    )
+}
+
 fn rule(api_group: &str, resources: &[&str], verbs: &[&str], names: &[&str]) -> PolicyRule {
     PolicyRule {
         api_groups: Some(vec![api_group.into()]),

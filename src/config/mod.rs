@@ -116,6 +116,12 @@ pub struct Settings {
     /// Phases `init` skips.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skip_phases: Vec<String>,
+    /// Upload the shared control-plane certificates (encrypted) for control-plane joins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_certs: Option<bool>,
+    /// The key that encrypts them (64 hex characters; generated when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_key: Option<String>,
     /// kubeup's own image, run by the `bridge` pod network's DaemonSet (default: the image this
     /// installer runs as).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -301,6 +307,8 @@ impl Settings {
         over_vec(&mut self.skip_phases, &top.skip_phases);
         over(&mut self.networking.pod_network, &top.networking.pod_network);
         over(&mut self.kubeup_image, &top.kubeup_image);
+        over(&mut self.upload_certs, &top.upload_certs);
+        over(&mut self.certificate_key, &top.certificate_key);
         if let (Some(base), Some(top)) = (&mut self.kube_proxy, &top.kube_proxy) {
             merge_json(base, top);
         } else if top.kube_proxy.is_some() {
@@ -461,6 +469,13 @@ pub struct Config {
     pub skip_phases: Vec<String>,
     /// The pod network `addon` installs.
     pub pod_network: PodNetwork,
+    /// `upload-certs` uploads the shared certificates.
+    pub upload_certs: bool,
+    /// The certificate key given (else generated once and kept on the host).
+    pub certificate_key: Option<String>,
+    /// For a joining control-plane node: the etcd members it joins (name, peer URL), itself
+    /// last; empty for the first node.
+    pub etcd_initial_cluster: Vec<(String, String)>,
     /// kubeup's own image (the `bridge` network agent).
     pub kubeup_image: String,
     /// KubeProxyConfiguration fields over kubeup's defaults (an object, or null).

@@ -247,6 +247,15 @@ pub(super) fn resolve(s: Settings, host: &HostDefaults) -> Result<Config, Config
         ignore_preflight_errors: s.ignore_preflight_errors.iter().map(|e| e.to_lowercase()).collect(),
         skip_phases: s.skip_phases.clone(),
         pod_network,
+        upload_certs: s.upload_certs.unwrap_or(false),
+        certificate_key: match s.certificate_key.clone() {
+            Some(k) => {
+                crate::pki::upload::parse_key(&k).map_err(|e| invalid("certificateKey", e.to_string()))?;
+                Some(k.trim().to_ascii_lowercase())
+            }
+            None => None,
+        },
+        etcd_initial_cluster: vec![],
         kubeup_image: s
             .kubeup_image
             .clone()

@@ -15,7 +15,7 @@ use kube::api::Api;
 use crate::cli::{error, exit, say, JoinFlags, Output};
 use crate::commands::{copy_image_into_cri, environment, print_report, run_effects};
 use crate::config::{self, Settings};
-use crate::phases::join::{bootstrap_kubeconfig, JoinInput};
+use crate::phases::join::{bootstrap_kubeconfig, ControlPlaneInput, JoinInput};
 use crate::phases::Options;
 use crate::token::BootstrapToken;
 use crate::workflow::{self, Selection, WorkflowError};
@@ -53,6 +53,7 @@ fn flags_layer(f: &JoinFlags) -> Settings {
     let mut s = Settings::default();
     s.node.name = f.node_name.clone();
     s.node.advertise_address = f.node_ip;
+    s.node.bind_port = f.apiserver_bind_port;
     s.node.cri_socket = f.cri_socket.clone();
     s.node.cgroup_driver = f.cgroup_driver.clone();
     s.node.kubelet_image = f.kubelet_image.clone();
@@ -110,15 +111,67 @@ async fn read_cluster(d: &Discovered, token: &BootstrapToken, node_name: Option<
     Ok(ClusterReads { settings, kubelet_config, node_ready })
 }
 
+/// A control-plane join's input: the shared certificates from kubeadm-certs (read with the
+/// bootstrap token, decrypted with the certificate key) and the etcd members this node joins.
+async fn control_plane_input(d: &Discovered, token: &BootstrapToken, key: &[u8; 32], cfg: &mut config::Config) -> Result<ControlPlaneInput, String> {
+    use k8s_openapi::api::core::v1::Secret;
+    let client = discovery::pinned_client(&d.server, &d.ca_pem, Some(token))?;
+    let secrets: Api<Secret> = Api::namespaced(client, "kube-system");
+    let secret = match secrets.get_opt("kubeadm-certs").await {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return Err("Secret kube-system/kubeadm-certs was not found: the uploaded certificates expire 2 hours after upload; upload them again with `kubeup init phase upload-certs --upload-certs` on a control-plane node and use the key it prints".into())
+        }
+        Err(e) => return Err(api_error("Secret kube-system/kubeadm-certs", e)),
+    };
+    let data = secret.data.unwrap_or_default();
+    let mut shared = Vec::new();
+    for (data_key, file, mode) in crate::pki::upload::SHARED_FILES {
+        let sealed = data
+            .get(data_key)
+            .ok_or(format!("Secret kube-system/kubeadm-certs has no {data_key} (external etcd or CA? kubeup joins stacked-etcd control planes)"))?;
+        let plain = crate::pki::upload::decrypt(key, &sealed.0, data_key).map_err(|e| e.to_string())?;
+        shared.push((file.to_string(), plain, mode));
+    }
+    let file = |name: &str| shared.iter().find(|(f, _, _)| f == name).map(|(_, b, _)| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+    if file("ca.crt").trim() != d.ca_pem.trim() {
+        return Err("the uploaded ca.crt is not the CA discovery verified: refusing certificates from another cluster".into());
+    }
+    // kubeadm finds etcd through the etcd pods' annotations; kubeup asks the member on the
+    // control-plane endpoint's host (stacked etcd listens there), or KUBEUP_ETCD_ENDPOINT.
+    let host = d.server.trim_start_matches("https://").rsplit_once(':').map(|(h, _)| h.to_string()).unwrap_or_default();
+    let endpoint = std::env::var("KUBEUP_ETCD_ENDPOINT").unwrap_or_else(|_| format!("https://{host}:{}", crate::manifests::etcd::CLIENT_PORT));
+    let etcd_ca = crate::pki::CertPair { cert_pem: file("etcd/ca.crt"), key_pem: file("etcd/ca.key") };
+    let etcd = crate::cluster::etcd::Etcd::connect(&endpoint, &etcd_ca)?;
+    let own_peer = format!("https://{}:{}", crate::manifests::url_host(&cfg.advertise_address), crate::manifests::etcd::PEER_PORT);
+    let mut members: Vec<(String, String)> = etcd
+        .members()
+        .await?
+        .into_iter()
+        .filter(|m| !m.name.is_empty() && !m.peer_urls.contains(&own_peer))
+        .filter_map(|m| m.peer_urls.first().cloned().map(|u| (m.name, u)))
+        .collect();
+    members.push((cfg.node_name.clone(), own_peer));
+    cfg.etcd_initial_cluster = members;
+    Ok(ControlPlaneInput { shared, etcd_endpoint: endpoint })
+}
+
 /// `kubeup join` / `kubeup join phase <name>`.
 pub async fn join(flags: &JoinFlags, selection: Selection) -> u8 {
     let started = Instant::now();
-    if flags.control_plane || flags.certificate_key.is_some() {
-        return error(
-            exit::USAGE,
-            "--control-plane: joining further control-plane nodes is not supported by this version of kubeup; join this host as a worker (drop --control-plane)",
-        );
-    }
+    let cert_key =
+        match (flags.control_plane, flags.certificate_key.as_deref()) {
+            (true, Some(k)) => match crate::pki::upload::parse_key(k) {
+                Ok(k) => Some(k),
+                Err(e) => return error(exit::USAGE, &format!("--certificate-key: {e}")),
+            },
+            (true, None) => return error(
+                exit::USAGE,
+                "--control-plane needs --certificate-key: the key printed by `kubeup init --upload-certs` (or `kubeup init phase upload-certs --upload-certs`)",
+            ),
+            (false, Some(_)) => return error(exit::USAGE, "--certificate-key is only for a control-plane join: add --control-plane"),
+            (false, None) => None,
+        };
     // Inputs first: a malformed token or pin is refused before anything is contacted.
     let token = match flags.token.as_deref() {
         Some(t) => match t.parse::<BootstrapToken>() {
@@ -180,16 +233,23 @@ pub async fn join(flags: &JoinFlags, selection: Selection) -> u8 {
         Ok(r) => r,
         Err(e) => return error(exit::FAILED, &format!("[discovery] {e}\nnothing on this host was changed")),
     };
-    let cfg = match config::resolve(Some(reads.settings.clone()), &layer, &env.facts.defaults) {
+    let mut cfg = match config::resolve(Some(reads.settings.clone()), &layer, &env.facts.defaults) {
         Ok(c) => c,
         Err(e) => return error(exit::USAGE, &e.to_string()),
+    };
+    let control_plane = match cert_key {
+        None => None,
+        Some(key) => match control_plane_input(&discovered, &token, &key, &mut cfg).await {
+            Ok(cp) => Some(cp),
+            Err(e) => return error(exit::FAILED, &format!("[control-plane-prepare] {e}\nnothing on this host was changed")),
+        },
     };
     let cluster_name = cfg.cluster_name.clone();
     let bootstrap = match bootstrap_kubeconfig(&cluster_name, &discovered.server, &discovered.ca_pem, &token) {
         Ok(b) => b,
         Err(e) => return error(exit::FAILED, &e),
     };
-    let input = JoinInput { ca_pem: discovered.ca_pem.clone(), bootstrap_kubeconfig: bootstrap, kubelet_config: reads.kubelet_config.clone() };
+    let input = JoinInput { ca_pem: discovered.ca_pem.clone(), bootstrap_kubeconfig: bootstrap, kubelet_config: reads.kubelet_config.clone(), control_plane };
     let options = Options { host_fixes: !flags.no_host_fixes, host_prefix: env.mapping.prefix.clone(), container_prefix: flags.host.container_prefix.clone() };
 
     // A Ready node of this name that is not this host would be hijacked: refuse (kubeadm does).

@@ -15,7 +15,16 @@ pub const PEER_PORT: u16 = 2380;
 /// Metrics/health port (plain HTTP on 127.0.0.1).
 pub const METRICS_PORT: u16 = 2381;
 
-/// The etcd flags for the first member of a new cluster.
+/// `--initial-cluster`: this node alone for a new cluster, else every member of the cluster it
+/// joins (names and peer URLs from etcd's member list, this node last).
+fn initial_cluster(cfg: &Config, own_peer: &str) -> String {
+    if cfg.etcd_initial_cluster.is_empty() {
+        return format!("{}={own_peer}", cfg.node_name);
+    }
+    cfg.etcd_initial_cluster.iter().map(|(name, url)| format!("{name}={url}")).collect::<Vec<_>>().join(",")
+}
+
+/// The etcd flags of this node's member.
 pub fn etcd_flags(cfg: &Config) -> BTreeMap<String, String> {
     let adv = url_host(&cfg.advertise_address);
     let client = format!("https://{adv}:{CLIENT_PORT}");
@@ -33,7 +42,7 @@ pub fn etcd_flags(cfg: &Config) -> BTreeMap<String, String> {
         ("listen-client-urls", listen_client),
         ("listen-peer-urls", peer.clone()),
         ("initial-advertise-peer-urls", peer.clone()),
-        ("initial-cluster", format!("{}={peer}", cfg.node_name)),
+        ("initial-cluster", initial_cluster(cfg, &peer)),
         ("data-dir", cfg.etcd_data_dir.clone()),
         ("cert-file", pki(cfg, "etcd/server.crt")),
         ("key-file", pki(cfg, "etcd/server.key")),
@@ -46,6 +55,10 @@ pub fn etcd_flags(cfg: &Config) -> BTreeMap<String, String> {
         ("snapshot-count", "10000".into()),
         ("listen-metrics-urls", format!("http://127.0.0.1:{METRICS_PORT}")),
     ]);
+    if !cfg.etcd_initial_cluster.is_empty() {
+        // A member joining a running cluster (added as a learner first).
+        f.insert("initial-cluster-state".into(), "existing".into());
+    }
     let style = cfg.version.facts().etcd_flags;
     if matches!(style, EtcdFlagStyle::CorruptCheck | EtcdFlagStyle::CorruptCheckAndProgress) {
         f.insert("experimental-initial-corrupt-check".into(), "true".into());

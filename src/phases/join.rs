@@ -5,7 +5,7 @@
 //!
 //! Pure: discovery already happened; what it established arrives in [`JoinInput`].
 
-use super::{kubelet_start, preflight, prepare_host, Ctx, PhaseDef, PhaseError};
+use super::{certs, control_plane, control_plane_config, etcd, kubeconfig, kubelet_start, preflight, prepare_host, Ctx, PhaseDef, PhaseError};
 use crate::paths;
 use crate::plan::{FileKind, Plan, Step, WaitTarget, WritePolicy};
 
@@ -18,7 +18,50 @@ pub struct JoinInput {
     pub bootstrap_kubeconfig: String,
     /// The kubelet configuration from the cluster's ConfigMap, verbatim (as kubeadm writes it).
     pub kubelet_config: String,
+    /// For a control-plane join: what it takes beyond a worker's.
+    pub control_plane: Option<ControlPlaneInput>,
 }
+
+/// A control-plane join's extra input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlPlaneInput {
+    /// The shared files from kubeadm-certs, decrypted: (path under the certificate directory,
+    /// bytes, mode).
+    pub shared: Vec<(String, Vec<u8>, u32)>,
+    /// A member's etcd client URL, through which this node is added.
+    pub etcd_endpoint: String,
+}
+
+/// `join --control-plane`'s phases: kubeadm's control-plane-prepare (download-certs, certs,
+/// kubeconfig, control-plane), etcd-join, kubelet-start, wait-control-plane and
+/// mark-control-plane, built from `init`'s renderers.
+pub static CONTROL_PLANE_JOIN_PHASES: &[PhaseDef] = &[
+    PhaseDef { name: "preflight", summary: "Run control-plane join pre-flight checks", children: &[], render: Some(preflight::render) },
+    PhaseDef {
+        name: "prepare-host",
+        summary: "Load kernel modules, set sysctls and make /var/lib/kubelet shared",
+        children: &[],
+        render: Some(prepare_host::render),
+    },
+    PhaseDef { name: "download-certs", summary: "Write the shared certificates downloaded from kubeadm-certs", children: &[], render: Some(download_certs) },
+    PhaseDef { name: "certs", summary: "Generate this node's certificates", children: &[], render: Some(certs::render) },
+    PhaseDef { name: "kubeconfig", summary: "Generate this node's kubeconfig files", children: &[], render: Some(kubeconfig::render) },
+    PhaseDef { name: "etcd-join", summary: "Add this node to etcd as a learner and write its etcd manifest", children: &[], render: Some(etcd_join) },
+    PhaseDef { name: "control-plane", summary: "Generate this node's control-plane manifests", children: &[], render: Some(control_plane::render) },
+    PhaseDef {
+        name: "kubelet-start",
+        summary: "Write the kubelet configuration and start the kubelet container",
+        children: &[],
+        render: Some(kubelet_start_join),
+    },
+    PhaseDef {
+        name: "wait-control-plane",
+        summary: "Wait for this node's control plane, then promote its etcd member",
+        children: &[],
+        render: Some(wait_control_plane_join),
+    },
+    PhaseDef { name: "mark-control-plane", summary: "Mark the node as a control-plane", children: &[], render: Some(control_plane_config::mark_control_plane) },
+];
 
 /// `join`'s phases in kubeadm's order.
 pub static JOIN_PHASES: &[PhaseDef] = &[
@@ -109,6 +152,57 @@ pub fn wait_bootstrap(_ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseErro
             Step::RemoveFile { path: paths::kubeconfig("bootstrap-kubelet.conf"), reason: "the kubelet has its own client certificate".into() },
         ],
     })
+}
+
+fn cp_input<'a>(ctx: &'a Ctx) -> Result<&'a ControlPlaneInput, PhaseError> {
+    input(ctx)?.control_plane.as_ref().ok_or_else(|| PhaseError::Render { what: "join".into(), reason: "not a control-plane join".into() })
+}
+
+/// The downloaded CAs and service-account keys: written where absent, kept where identical,
+/// refused where different (another cluster's PKI is never overwritten).
+pub fn download_certs(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
+    let cp = cp_input(ctx)?;
+    let mut steps = Vec::new();
+    for (rel, bytes, mode) in &cp.shared {
+        let path =
+            crate::paths::HostPath::new(format!("{}/{rel}", ctx.cfg.cert_dir)).map_err(|e| PhaseError::Render { what: rel.clone(), reason: e.to_string() })?;
+        match ctx.view.read(&path)? {
+            Some(existing) if &existing == bytes => steps.push(Step::Keep { path, reason: "already the cluster's".into() }),
+            Some(_) => {
+                return Err(PhaseError::Render {
+                    what: path.to_string(),
+                    reason: "exists and differs from the cluster's: kubeup will not replace it; run `kubeup reset` on this host first".into(),
+                })
+            }
+            None => {
+                steps.push(Step::EnsureDir { path: path.parent(), mode: 0o755 });
+                let kind = if rel.ends_with(".key") { FileKind::PrivateKey } else { FileKind::Certificate };
+                steps.push(Step::WriteFile(crate::plan::FileSpec { path, contents: bytes.clone(), mode: *mode, policy: WritePolicy::CreateOnly, kind }));
+            }
+        }
+    }
+    Ok(Plan { steps })
+}
+
+fn own_peer_url(ctx: &Ctx) -> String {
+    format!("https://{}:{}", crate::manifests::url_host(&ctx.cfg.advertise_address), crate::manifests::etcd::PEER_PORT)
+}
+
+/// The learner is added before this node's etcd starts (the effects run after every file is
+/// written and before the kubelet container starts), then the manifest names every member.
+pub fn etcd_join(ctx: &Ctx, only: Option<&str>) -> Result<Plan, PhaseError> {
+    let cp = cp_input(ctx)?;
+    let mut plan = etcd::render(ctx, only)?;
+    plan.steps.push(Step::EtcdAddLearner { endpoint: cp.etcd_endpoint.clone(), peer_url: own_peer_url(ctx) });
+    Ok(plan)
+}
+
+/// init's waits, then the learner's promotion.
+pub fn wait_control_plane_join(ctx: &Ctx, only: Option<&str>) -> Result<Plan, PhaseError> {
+    let cp = cp_input(ctx)?;
+    let mut plan = control_plane_config::wait(ctx, only)?;
+    plan.steps.push(Step::EtcdPromote { endpoint: cp.etcd_endpoint.clone(), peer_url: own_peer_url(ctx) });
+    Ok(plan)
 }
 
 /// `bootstrap-kubelet.conf`: the server and CA from discovery, the token as the credential

@@ -40,7 +40,8 @@ pub fn render(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
         (f.euid != 0).then(|| (Severity::Error, "kubeup must run as root (uid 0): run the container as root".to_string())),
         "running as root",
     );
-    let joining = ctx.join.is_some();
+    // A worker join skips the control plane's checks; a control-plane join runs init's.
+    let joining = ctx.join.is_some_and(|j| j.control_plane.is_none());
     // A worker needs neither the control plane's CPUs and memory nor its ports and files.
     if !joining {
         check(

@@ -6,6 +6,7 @@
 
 pub mod certlist;
 pub mod keys;
+pub mod upload;
 
 use std::net::IpAddr;
 use std::time::Duration;
