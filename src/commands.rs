@@ -160,43 +160,49 @@ pub async fn init(flags: &InitFlags, selection: Selection) -> u8 {
 }
 
 /// `--image-bundle`: into Docker (the kubelet container's image) and into the CRI runtime (the
-/// pods' images), with how long each took.
+/// pods' images), with how long each took. The bundle is checked completely first; then both
+/// loads run at once (they read the same file and write to different stores).
 pub(crate) async fn load_bundle(env: &Env, cfg: &config::Config, bundle_file: &Path) -> Result<(), String> {
     let Some(rt) = &env.docker else { return Err("--image-bundle needs Docker, which is not reachable".into()) };
     let started = Instant::now();
-    let tags = bundle::load(rt, bundle_file, |line| tracing::info!("{line}")).await.map_err(|e| e.to_string())?;
+    let tags = bundle::verify(bundle_file).map_err(|e| e.to_string())?;
+    let (root, mapping, exec, sock, file) = (env.root.clone(), env.mapping.clone(), env.exec.clone(), cfg.cri_socket.clone(), bundle_file.to_path_buf());
+    let import = std::thread::spawn(move || import_into_cri(&root, &mapping, &exec, &sock, &file));
+    let loaded = bundle::load_verified(rt, bundle_file, |line| tracing::info!("{line}")).await.map_err(|e| e.to_string());
+    let imported = import.join().map_err(|_| "importing the bundle into containerd failed unexpectedly".to_string())?;
+    loaded?;
     say(&format!("[images] loaded {} images from {} into Docker in {:.1} s\n", tags.len(), bundle_file.display(), started.elapsed().as_secs_f64()));
-    import_into_cri(env, cfg, bundle_file)
+    if let Some(note) = imported? {
+        say(&format!("{note}\n"));
+    }
+    Ok(())
 }
 
 /// Pods run through the CRI runtime, which keeps its own images: containerd's `k8s.io`
 /// namespace, not Docker's. The bundle is staged decompressed inside the host root and imported
 /// with the host's `ctr`, then removed. cri-dockerd needs nothing more (its images are Docker's).
-fn import_into_cri(env: &Env, cfg: &config::Config, bundle_file: &Path) -> Result<(), String> {
-    let sock = cfg.cri_socket.trim_start_matches("unix://");
+fn import_into_cri(root: &HostRoot, mapping: &HostMapping, exec: &HostExec, cri_socket: &str, bundle_file: &Path) -> Result<Option<String>, String> {
+    let sock = cri_socket.trim_start_matches("unix://");
     if !sock.contains("containerd") {
-        return Ok(());
+        return Ok(None);
     }
     let started = Instant::now();
     let staging = crate::paths::known("/var/lib/kubeup/bundle-import.tar");
-    let real = env.root.resolve(&staging).map_err(|e| e.to_string())?;
+    let real = root.resolve(&staging).map_err(|e| e.to_string())?;
     if let Some(dir) = real.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot stage the bundle in {}: {e}", dir.display()))?;
     }
     bundle::decompress_to(bundle_file, &real).map_err(|e| e.to_string())?;
-    let host_tar = env.mapping.source(staging.as_str());
-    let host_sock = env.mapping.source(sock);
-    let out = env.exec.run(&format!("ctr --address '{host_sock}' -n k8s.io images import '{host_tar}'"));
+    let host_tar = mapping.source(staging.as_str());
+    let host_sock = mapping.source(sock);
+    let out = exec.run(&format!("ctr --address '{host_sock}' -n k8s.io images import '{host_tar}'"));
     let _ = std::fs::remove_file(&real);
     match out {
-        Ok(o) if o.code == 0 => {
-            say(&format!(
-                "[images] imported {} into containerd (namespace k8s.io, {host_sock}) in {:.1} s\n",
-                bundle_file.display(),
-                started.elapsed().as_secs_f64()
-            ));
-            Ok(())
-        }
+        Ok(o) if o.code == 0 => Ok(Some(format!(
+            "[images] imported {} into containerd (namespace k8s.io, {host_sock}) in {:.1} s",
+            bundle_file.display(),
+            started.elapsed().as_secs_f64()
+        ))),
         Ok(o) => Err(format!("importing the bundle into containerd failed (ctr exit {}): {}", o.code, o.output)),
         Err(e) => Err(format!("cannot run ctr on the host to import the bundle into containerd: {e}")),
     }
@@ -512,7 +518,9 @@ async fn leave_etcd(env: &Env, cert_dir: &str) -> Option<String> {
         Ok(e) => e,
         Err(e) => return Some(format!("this node's etcd member was not removed: {e}")),
     };
-    Some(etcd.remove(&peer).await.unwrap_or_else(|e| format!("this node's etcd member was not removed: {e}")))
+    Some(etcd.remove(&peer).await.unwrap_or_else(|e| {
+        format!("this node's etcd member {peer} was not removed ({e}); if other control-plane nodes remain, remove it there with `etcdctl member remove`")
+    }))
 }
 
 /// `kubeup reset`.

@@ -35,6 +35,8 @@ pub struct ResetPlan {
     pub kept: Vec<String>,
     /// The bridge pod network's traces on this node (its bridge and its routes) are removed.
     pub bridge_network: bool,
+    /// /var/lib/kubelet itself is unmounted (it is prepare-host's bind mount onto itself).
+    pub unmount_kubelet_dir: bool,
 }
 
 /// Reset options.
@@ -103,14 +105,19 @@ pub async fn plan(root: &HostRoot, rt: Option<&Runtime>, mountinfo: &str, opts: 
         }
     }
     let kubelet_dir = opts.host_prefix.join(paths::KUBELET_DIR.trim_start_matches('/')).to_string_lossy().into_owned();
+    // Mounts under /var/lib/kubelet (pod volumes), as kubeadm's reset, and /var/lib/kubelet
+    // itself only where it is bound onto itself (prepare-host's shared bind mount). Another
+    // mount there (a disk, a volume) is the host's own: unmounting it would hide its data, and
+    // the next kubelet would not find its root file system's device.
     let mut mounts: Vec<String> = mountinfo
         .lines()
         .filter_map(|l| l.split(' ').nth(4))
-        .filter(|mp| *mp == kubelet_dir || mp.starts_with(&format!("{kubelet_dir}/")))
+        .filter(|mp| mp.starts_with(&format!("{kubelet_dir}/")) || (*mp == kubelet_dir && is_self_bind(mountinfo, mp)))
         .map(str::to_string)
         .collect();
     mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
     mounts.dedup();
+    plan.unmount_kubelet_dir = mounts.iter().any(|m| *m == kubelet_dir);
     plan.unmounts = mounts;
     for sock in crate::host::observe::CRI_SOCKETS.iter().filter(|s| !s.contains("cri-dockerd")) {
         if root.exists(&paths::known(sock))? {
@@ -159,6 +166,19 @@ pub async fn plan(root: &HostRoot, rt: Option<&Runtime>, mountinfo: &str, opts: 
     dirs.sort_by_key(|d| std::cmp::Reverse(d.matches('/').count()));
     plan.dirs = dirs;
     Ok(plan)
+}
+
+/// Whether the (last) mount at `mp` binds a directory of its parent file system onto itself:
+/// same device as the mount below it, and a root that is that mount's root plus the path.
+fn is_self_bind(mountinfo: &str, mp: &str) -> bool {
+    let entries: Vec<Vec<&str>> = mountinfo.lines().map(|l| l.split(' ').collect()).filter(|f: &Vec<&str>| f.len() > 4).collect();
+    let Some(top) = entries.iter().rposition(|f| f[4] == mp) else { return false };
+    let below =
+        entries[..top].iter().filter(|f| f[4] == "/" || mp.starts_with(&format!("{}/", f[4].trim_end_matches('/'))) || f[4] == mp).max_by_key(|f| f[4].len());
+    let Some(parent) = below else { return false };
+    let rel = if parent[4] == mp { "" } else { mp.strip_prefix(parent[4].trim_end_matches('/')).unwrap_or(mp) };
+    let expected = format!("{}{rel}", parent[3].trim_end_matches('/'));
+    entries[top][2] == parent[2] && entries[top][3] == expected
 }
 
 /// Carry out the plan; returns what could not be done, and notices about best-effort steps.
@@ -216,8 +236,11 @@ pub async fn execute(plan: &ResetPlan, root: &HostRoot, rt: Option<&Runtime>, ex
     let own = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     if let Ok(kubelet_dir) = root.resolve(&paths::known(paths::KUBELET_DIR)) {
         let prefix = kubelet_dir.to_string_lossy().into_owned();
-        let mut own_mounts: Vec<&str> =
-            own.lines().filter_map(|l| l.split(' ').nth(4)).filter(|m| *m == prefix || m.starts_with(&format!("{prefix}/"))).collect();
+        let mut own_mounts: Vec<&str> = own
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(&format!("{prefix}/")) || (plan.unmount_kubelet_dir && *m == prefix))
+            .collect();
         own_mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
         for m in own_mounts {
             if let Err(e) = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH) {
@@ -248,4 +271,24 @@ pub async fn execute(plan: &ResetPlan, root: &HostRoot, rt: Option<&Runtime>, ex
         }
     }
     (failed, notices)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_self_bind;
+
+    #[test]
+    fn a_self_bind_is_told_from_the_hosts_own_mounts() {
+        // prepare-host's bind of /var/lib/kubelet onto itself on the root file system.
+        let bind = "20 1 8:1 / / rw - ext4 /dev/sda1 rw\n30 20 8:1 /var/lib/kubelet /var/lib/kubelet rw shared:5 - ext4 /dev/sda1 rw\n";
+        assert!(is_self_bind(bind, "/var/lib/kubelet"));
+        // Inside a tmpfs scratch root.
+        let tmp = "20 1 8:1 / / rw - ext4 /dev/sda1 rw\n25 20 0:40 / /tmp rw - tmpfs tmpfs rw\n31 25 0:40 /x/var/lib/kubelet /tmp/x/var/lib/kubelet rw - tmpfs tmpfs rw\n";
+        assert!(is_self_bind(tmp, "/tmp/x/var/lib/kubelet"));
+        // A disk of its own, and a Docker volume.
+        let disk = "20 1 8:1 / / rw - ext4 /dev/sda1 rw\n30 20 8:17 / /var/lib/kubelet rw - ext4 /dev/sdb1 rw\n";
+        assert!(!is_self_bind(disk, "/var/lib/kubelet"));
+        let volume = "20 1 0:50 / / rw - overlay overlay rw\n30 20 8:1 /var/lib/docker/volumes/v/_data /var/lib/kubelet rw - ext4 /dev/sda1 rw\n";
+        assert!(!is_self_bind(volume, "/var/lib/kubelet"));
+    }
 }

@@ -150,14 +150,28 @@ pub async fn apply(client: &Client, obj: &serde_json::Value, create_only: bool) 
     let params = PatchParams::apply("kubeup").force();
     let patch = Patch::Apply(obj);
     let after = retry(&reference, budget, || api.patch(&name, &params, &patch)).await?;
-    // Workloads' status moves on its own (controllers write it), so their resourceVersion
-    // says nothing about our apply; their generation counts spec changes only.
+    // Changed means the object's content changed. The resourceVersion also moves when only
+    // bookkeeping does (managedFields, after another manager such as the token controller
+    // touched the object) or when controllers write status, which says nothing about the apply.
     Ok(match before {
         None => Applied::Created,
-        Some(b) if b.metadata.generation.is_some() && b.metadata.generation == after.metadata.generation => Applied::Unchanged,
-        Some(b) if b.metadata.resource_version == after.metadata.resource_version => Applied::Unchanged,
+        Some(b) if content(&b) == content(&after) => Applied::Unchanged,
         Some(_) => Applied::Updated,
     })
+}
+
+/// An object without what the server and controllers maintain on their own.
+fn content(o: &DynamicObject) -> serde_json::Value {
+    let mut v = serde_json::to_value(o).unwrap_or_default();
+    if let Some(m) = v.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        for k in ["managedFields", "resourceVersion"] {
+            m.remove(k);
+        }
+    }
+    if let Some(o) = v.as_object_mut() {
+        o.remove("status");
+    }
+    v
 }
 
 /// Server-side apply `obj` with an ownerReference to Secret kube-system/`owner` (which must exist).

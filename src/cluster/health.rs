@@ -40,6 +40,10 @@ struct Steady {
 /// Known failure modes: a pattern in the logs, and what it means.
 pub const KNOWN_FAILURES: &[(&str, &str)] = &[
     (
+        "rpc not supported for learner",
+        "this node's etcd is still a learner, which an API server cannot use: it is promoted once it has caught up; see etcd's log and `etcdctl member list`",
+    ),
+    (
         "Unauthorized",
         "the bootstrap token was refused: it expired or was deleted; create a new one with `kubeup token create --print-join-command` on a control-plane node",
     ),

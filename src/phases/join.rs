@@ -197,12 +197,20 @@ pub fn etcd_join(ctx: &Ctx, only: Option<&str>) -> Result<Plan, PhaseError> {
     Ok(plan)
 }
 
-/// init's waits, then the learner's promotion.
+/// init's waits, with the learner promoted as soon as this node's etcd is healthy: an API
+/// server cannot use a learner ("rpc not supported for learner"), as kubeadm's etcd-join knows.
 pub fn wait_control_plane_join(ctx: &Ctx, only: Option<&str>) -> Result<Plan, PhaseError> {
     let cp = cp_input(ctx)?;
-    let mut plan = control_plane_config::wait(ctx, only)?;
-    plan.steps.push(Step::EtcdPromote { endpoint: cp.etcd_endpoint.clone(), peer_url: own_peer_url(ctx) });
-    Ok(plan)
+    let waits = control_plane_config::wait(ctx, only)?;
+    let mut steps = Vec::new();
+    for step in waits.steps {
+        let after_etcd = matches!(step, Step::Wait { target: WaitTarget::Etcd, .. });
+        steps.push(step);
+        if after_etcd {
+            steps.push(Step::EtcdPromote { endpoint: cp.etcd_endpoint.clone(), peer_url: own_peer_url(ctx) });
+        }
+    }
+    Ok(Plan { steps })
 }
 
 /// `bootstrap-kubelet.conf`: the server and CA from discovery, the token as the credential

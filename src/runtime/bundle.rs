@@ -97,8 +97,14 @@ pub fn verify(path: &Path) -> Result<Vec<String>, RuntimeError> {
 }
 
 /// Verify, then load a bundle into Docker. `progress` gets Docker's status lines.
-pub async fn load(rt: &Runtime, path: &Path, mut progress: impl FnMut(&str)) -> Result<Vec<String>, RuntimeError> {
+pub async fn load(rt: &Runtime, path: &Path, progress: impl FnMut(&str)) -> Result<Vec<String>, RuntimeError> {
     let tags = verify(path)?;
+    load_verified(rt, path, progress).await?;
+    Ok(tags)
+}
+
+/// Load a bundle [`verify`] has already checked.
+pub async fn load_verified(rt: &Runtime, path: &Path, mut progress: impl FnMut(&str)) -> Result<(), RuntimeError> {
     let file = tokio::fs::File::open(path).await.map_err(|e| bundle_err(path, e.to_string()))?;
     let body = tokio_util_stream(file);
     let mut stream = rt.client().import_image_stream(ImportImageOptionsBuilder::default().quiet(false).build(), body, None);
@@ -111,7 +117,7 @@ pub async fn load(rt: &Runtime, path: &Path, mut progress: impl FnMut(&str)) -> 
             progress(s.trim());
         }
     }
-    Ok(tags)
+    Ok(())
 }
 
 /// A file as a stream of 64 KiB chunks.
