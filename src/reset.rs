@@ -117,7 +117,7 @@ pub async fn plan(root: &HostRoot, rt: Option<&Runtime>, mountinfo: &str, opts: 
         .collect();
     mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
     mounts.dedup();
-    plan.unmount_kubelet_dir = mounts.iter().any(|m| *m == kubelet_dir);
+    plan.unmount_kubelet_dir = mounts.contains(&kubelet_dir);
     plan.unmounts = mounts;
     for sock in crate::host::observe::CRI_SOCKETS.iter().filter(|s| !s.contains("cri-dockerd")) {
         if root.exists(&paths::known(sock))? {
