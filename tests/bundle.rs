@@ -101,6 +101,14 @@ fn images_list_names_every_image_of_a_version() {
             "registry.k8s.io/pause:3.2",
             "registry.k8s.io/coredns:1.7.0",
             "kubeup/kubelet:v1.20.2",
+            // The default pod network, flannel.
+            "ghcr.io/flannel-io/flannel:v0.26.7",
+            "ghcr.io/flannel-io/flannel-cni-plugin:v1.6.2-flannel1",
         ]
     );
+    // The bridge network needs kubeup's own image instead.
+    let r = Run::from(
+        kubeup().args(["images", "list", "--kubernetes-version", "v1.20.2", "--pod-network", "bridge", "--kubeup-image", "kubeup:1.0"]).output().unwrap(),
+    );
+    assert_eq!(r.stdout.lines().last(), Some("kubeup:1.0"), "{}", r.stdout);
 }

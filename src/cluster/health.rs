@@ -234,10 +234,23 @@ impl Probe<'_> {
     pub async fn wait(&self, target: WaitTarget, timeout: Duration) -> Result<Duration, String> {
         let started = Instant::now();
         let mut seen = None;
+        let mut next_progress = Duration::from_secs(10);
         loop {
             match self.ready(target, &mut seen).await {
                 Ok(true) => return Ok(started.elapsed()),
-                Ok(false) if started.elapsed() < timeout => tokio::time::sleep(Duration::from_millis(100)).await,
+                Ok(false) if started.elapsed() < timeout => {
+                    // Progress a person can follow on a slow host: every 10 s, on stderr.
+                    if started.elapsed() >= next_progress {
+                        eprintln!(
+                            "[wait] still waiting for {} after {} s (gives up after {} s)",
+                            target.describe(),
+                            next_progress.as_secs(),
+                            timeout.as_secs()
+                        );
+                        next_progress += Duration::from_secs(10);
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
                 Ok(false) => return Err(self.diagnose(target, &format!("not ready after {} s", timeout.as_secs())).await),
                 Err(e) => return Err(self.diagnose(target, &e).await),
             }
