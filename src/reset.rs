@@ -250,7 +250,10 @@ pub async fn execute(plan: &ResetPlan, root: &HostRoot, rt: Option<&Runtime>, ex
     }
     for f in &plan.files {
         let Ok(p) = HostPath::new(f.clone()) else { continue };
-        match root.resolve(&p).map(std::fs::remove_file) {
+        // The parent is resolved inside the root; the entry itself is removed as it is: a
+        // symlink (a ConfigMap volume's `..data`) goes, never what it points to.
+        let name = p.components().next_back().unwrap_or_default().to_string();
+        match root.resolve(&p.parent()).map(|dir| std::fs::remove_file(dir.join(&name))) {
             Ok(Ok(())) => {}
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
             Ok(Err(e)) => failed.push(format!("remove {f}: {e}")),

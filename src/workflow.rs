@@ -146,7 +146,19 @@ fn run_phases(
     dry_run: bool,
 ) -> Result<Report, WorkflowError> {
     let phases: Vec<(&phases::PhaseDef, Option<String>)> = match selection {
-        Selection::All => list.iter().filter(|p| !cfg.skip_phases.iter().any(|s| s == p.name)).map(|p| (p, None)).collect(),
+        // `--skip-phases addon/coredns` (kubeadm's form) runs the phase's other children.
+        Selection::All => list
+            .iter()
+            .filter(|p| !cfg.skip_phases.iter().any(|s| s == p.name))
+            .flat_map(|p| {
+                let skipped: Vec<&str> = cfg.skip_phases.iter().filter_map(|s| s.strip_prefix(p.name)?.strip_prefix('/')).collect();
+                if skipped.is_empty() {
+                    vec![(p, None)]
+                } else {
+                    p.children.iter().filter(|c| !skipped.contains(c)).map(|c| (p, Some(c.to_string()))).collect()
+                }
+            })
+            .collect(),
         Selection::One(name, child) => {
             let def = phases::find_in(list, name).ok_or_else(|| WorkflowError::UnknownPhase(name.clone()))?;
             if let Some(c) = child {

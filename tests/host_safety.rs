@@ -300,3 +300,32 @@ fn a_dry_run_reports_preflight_errors_without_failing() {
     assert!(r.stdout.contains("a real run would stop here") && r.stdout.contains("[ERROR CRI]"), "{}", r.stdout);
     assert!(snapshot(root.path()).is_empty());
 }
+
+#[test]
+fn reset_removes_a_configmap_volume_with_its_symlinks_and_nothing_outside() {
+    let root = tempfile::tempdir().unwrap();
+    assert_eq!(init(root.path(), &[]).code, 4);
+    // A kubelet's ConfigMap volume: `..data` and the file names are symlinks into a dated directory.
+    let vol = host(root.path(), "/var/lib/kubelet/pods/p1/volumes/kubernetes.io~configmap/kube-proxy");
+    std::fs::create_dir_all(vol.join("..2026_11_21_10_08_28.1")).unwrap();
+    std::fs::write(vol.join("..2026_11_21_10_08_28.1/config.conf"), "x").unwrap();
+    std::os::unix::fs::symlink("..2026_11_21_10_08_28.1", vol.join("..data")).unwrap();
+    std::os::unix::fs::symlink("..data/config.conf", vol.join("config.conf")).unwrap();
+    // Something of the user's outside kubeup's directories, reachable through a symlink.
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("keep"), "mine").unwrap();
+    std::os::unix::fs::symlink(outside.path(), host(root.path(), "/var/lib/kubelet/pods/p1/link")).unwrap();
+    let r = Run::from(kubeup().args(["reset", "--force", "--host-root", root.path().to_str().unwrap(), "--host-pid", NO_SUCH_PID]).output().unwrap());
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(!host(root.path(), "/var/lib/kubelet/pods").exists(), "{}", r.stdout);
+    assert_eq!(std::fs::read_to_string(outside.path().join("keep")).unwrap(), "mine");
+}
+
+#[test]
+fn skipping_a_sub_phase_runs_the_phase_s_other_children() {
+    let root = tempfile::tempdir().unwrap();
+    let r = init(root.path(), &["--dry-run", "--skip-phases", "preflight,addon/coredns"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("[addon/kube-proxy] apply DaemonSet kube-system/kube-proxy") && r.stdout.contains("[addon/pod-network]"), "{}", r.stdout);
+    assert!(!r.stdout.contains("coredns") && !r.stdout.contains("kube-dns"), "{}", r.stdout);
+}
