@@ -68,6 +68,7 @@ pub const KNOWN_FAILURES: &[(&str, &str)] = &[
     ("ErrImagePull", "image missing: an image is not in the runtime and cannot be pulled; load a bundle with --image-bundle"),
     ("ImagePullBackOff", "image missing: an image is not in the runtime and cannot be pulled; load a bundle with --image-bundle"),
     ("failed to pull", "image missing: an image is not in the runtime and cannot be pulled; load a bundle with --image-bundle"),
+    ("invalid peer certificate", "certificate error: a serving certificate does not match the address it is reached at (SANs) or its CA; compare the PKI with the configuration"),
     ("x509", "certificate error: a certificate does not match its use (SANs, CA); compare the PKI with the configuration"),
     ("certificate", "certificate error: check the PKI under the certificate directory"),
     ("connection refused", "a component is not listening yet or crashed; see its log above"),
@@ -147,18 +148,21 @@ async fn plain_http_get(url: &str) -> Option<String> {
     String::from_utf8(body.to_bytes().to_vec()).ok()
 }
 
-async fn get(client: &Client, path: &str) -> Option<String> {
-    let req = http::Request::get(path).body(Vec::new()).ok()?;
+/// GET a path; the error says what the server (or the TLS layer) answered.
+async fn get(client: &Client, path: &str) -> Result<String, String> {
+    let req = http::Request::get(path).body(Vec::new()).map_err(|e| e.to_string())?;
     match tokio::time::timeout(Duration::from_secs(3), client.request_text(req)).await {
-        Ok(Ok(body)) => Some(body),
+        Ok(Ok(body)) => Ok(body),
         Ok(Err(e)) => {
-            tracing::debug!(path, error = %e, "probe failed");
-            None
+            let mut msg = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(inner) = source {
+                msg = format!("{msg}: {inner}");
+                source = inner.source();
+            }
+            Err(msg)
         }
-        Err(_) => {
-            tracing::debug!(path, "probe timed out");
-            None
-        }
+        Err(_) => Err(format!("no answer to {path} within 3 s")),
     }
 }
 
@@ -169,7 +173,14 @@ impl Probe<'_> {
     }
 
     /// One check of a stage.
-    async fn ready(&self, target: WaitTarget, seen: &mut Option<Steady>) -> Result<bool, String> {
+    async fn ready(&self, target: WaitTarget, seen: &mut Option<Steady>, last: &mut Option<String>) -> Result<bool, String> {
+        let mut ok = |r: Result<String, String>, want: &dyn Fn(&str) -> bool| match r {
+            Ok(body) => want(&body),
+            Err(e) => {
+                *last = Some(e);
+                false
+            }
+        };
         Ok(match target {
             WaitTarget::KubeletContainer => {
                 let Some(rt) = self.docker else { return Ok(true) };
@@ -202,20 +213,20 @@ impl Probe<'_> {
                     return Err("the etcd CA or the healthcheck client certificate is missing".into());
                 };
                 match tls_client("https://127.0.0.1:2379", &ca, true, Some((&cert, &key))) {
-                    Some(c) => get(&c, "/health").await.is_some_and(|b| b.contains("\"health\":\"true\"")),
+                    Some(c) => ok(get(&c, "/health").await, &|b| b.contains("\"health\":\"true\"")),
                     None => false,
                 }
             }
             WaitTarget::ApiServer => match &self.admin {
-                Some(c) => get(c, "/readyz").await.is_some_and(|b| b.trim() == "ok"),
+                Some(c) => ok(get(c, "/readyz").await, &|b| b.trim() == "ok"),
                 None => false,
             },
             WaitTarget::ControllerManager => match tls_client("https://127.0.0.1:10257", &self.read("ca.crt").unwrap_or_default(), false, None) {
-                Some(c) => get(&c, "/healthz").await.is_some_and(|b| b.trim() == "ok"),
+                Some(c) => ok(get(&c, "/healthz").await, &|b| b.trim() == "ok"),
                 None => false,
             },
             WaitTarget::Scheduler => match tls_client("https://127.0.0.1:10259", &self.read("ca.crt").unwrap_or_default(), false, None) {
-                Some(c) => get(&c, "/healthz").await.is_some_and(|b| b.trim() == "ok"),
+                Some(c) => ok(get(&c, "/healthz").await, &|b| b.trim() == "ok"),
                 None => false,
             },
             WaitTarget::TlsBootstrap => self.root.exists(&crate::paths::kubeconfig("kubelet.conf")).unwrap_or(false),
@@ -234,9 +245,10 @@ impl Probe<'_> {
     pub async fn wait(&self, target: WaitTarget, timeout: Duration) -> Result<Duration, String> {
         let started = Instant::now();
         let mut seen = None;
+        let mut last = None;
         let mut next_progress = Duration::from_secs(10);
         loop {
-            match self.ready(target, &mut seen).await {
+            match self.ready(target, &mut seen, &mut last).await {
                 Ok(true) => return Ok(started.elapsed()),
                 Ok(false) if started.elapsed() < timeout => {
                     // Progress a person can follow on a slow host: every 10 s, on stderr.
@@ -251,7 +263,10 @@ impl Probe<'_> {
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await
                 }
-                Ok(false) => return Err(self.diagnose(target, &format!("not ready after {} s", timeout.as_secs())).await),
+                Ok(false) => {
+                    let answer = last.map(|e| format!("; last answer: {e}")).unwrap_or_default();
+                    return Err(self.diagnose(target, &format!("not ready after {} s{answer}", timeout.as_secs())).await);
+                }
                 Err(e) => return Err(self.diagnose(target, &e).await),
             }
         }
