@@ -63,6 +63,12 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Certificate helpers.
+    Certs {
+        /// What to do.
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
     /// kubeconfig files for users.
     Kubeconfig {
         /// What to do.
@@ -319,6 +325,13 @@ pub enum ConfigCommand {
 pub enum PrintWhat {
     /// The defaults of `kubeup init` as a kubeup config file.
     InitDefaults,
+}
+
+/// `kubeup certs …`.
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Print a new random key for `init --upload-certs --certificate-key` (64 hex characters).
+    CertificateKey,
 }
 
 /// `kubeup join`.
@@ -578,6 +591,13 @@ pub fn run(cli: Cli) -> u8 {
             }
         }
         Command::Images { command } => block_on(crate::commands::images(command)),
+        Command::Certs { command: CertsCommand::CertificateKey } => match crate::pki::upload::generate_key() {
+            Ok(k) => {
+                out(&format!("{k}\n"));
+                exit::OK
+            }
+            Err(e) => fail(exit::FAILED, &e.to_string()),
+        },
         Command::NetworkAgent(f) => {
             let args = crate::network::AgentArgs {
                 node_name: f.node_name,

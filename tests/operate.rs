@@ -77,3 +77,20 @@ fn token_commands_refuse_malformed_tokens_with_the_format() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("admin.conf does not exist on this host"), "{}", r.stderr);
 }
+
+#[test]
+fn certificate_keys_are_generated_and_checked() {
+    let r = Run::from(kubeup().args(["certs", "certificate-key"]).output().unwrap());
+    assert_eq!(r.code, 0);
+    let key = r.stdout.trim();
+    assert!(key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
+    let again = Run::from(kubeup().args(["certs", "certificate-key"]).output().unwrap());
+    assert_ne!(again.stdout.trim(), key, "keys are random");
+    let root = tempfile::tempdir().unwrap();
+    let r = init(root.path(), &["--upload-certs", "--certificate-key", "abc"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("certificateKey") && r.stderr.contains("64 hexadecimal characters"), "{}", r.stderr);
+    let r = Run::from(kubeup().args(["join", "127.0.0.1:6443", "--token", "abcdef.0123456789abcdef", "--control-plane"]).output().unwrap());
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--control-plane needs --certificate-key"), "{}", r.stderr);
+}
