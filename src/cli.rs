@@ -41,7 +41,7 @@ pub struct Cli {
 pub enum Command {
     /// Set up this host as the first control-plane node.
     Init(Box<InitCommand>),
-    /// Join this host to a cluster as a worker node (secure discovery, TLS bootstrap).
+    /// Join this host to a cluster: a worker (secure discovery, TLS bootstrap) or, with --control-plane, another control-plane node.
     Join(Box<JoinCommand>),
     /// Configuration helpers.
     Config {
@@ -49,7 +49,7 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
-    /// Undo `init` on this host: containers, mounts, files and host fixes kubeup made.
+    /// Undo `init` or `join` on this host: containers, mounts, files and host fixes kubeup made.
     Reset(ResetFlags),
     /// Images a node needs, and air-gapped bundles of them.
     Images {
