@@ -107,7 +107,19 @@ impl Etcd {
         if members.len() == 1 {
             return Ok("this node's etcd is the cluster's last member; kept".into());
         }
-        self.post("/v3/cluster/member/remove", serde_json::json!({ "ID": m.id })).await?;
-        Ok(format!("etcd member {} ({peer_url}) removed", m.name))
+        // A reconfiguration needs the voting members' quorum; a member that has just started may
+        // take a moment, so try for half a minute.
+        let started = Instant::now();
+        loop {
+            match self.post("/v3/cluster/member/remove", serde_json::json!({ "ID": m.id })).await {
+                Ok(_) => return Ok(format!("etcd member {} ({peer_url}) removed", m.name)),
+                Err(e) if started.elapsed() < Duration::from_secs(30) => tracing::info!("etcd member remove: {e}; retrying"),
+                Err(e) => return Err(e),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if !self.members().await?.iter().any(|x| x.id == m.id) {
+                return Ok(format!("etcd member {} ({peer_url}) removed", m.name));
+            }
+        }
     }
 }
