@@ -134,3 +134,15 @@ async fn a_crash_looping_kubelet_container_is_diagnosed() {
     assert!(d.contains("waiting for the kubelet container running steadily") && d.contains("restarted"), "{d}");
     assert!(d.contains("running with swap on is not supported") && d.contains("likely cause: swap is on"), "{d}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_serving_certificate_without_the_address_is_diagnosed_from_the_servers_answer() {
+    // The API server is reached by a name its certificate lacks (as with a wrong SAN).
+    let (root, _server, _port) = prepared("v1.37.2");
+    let text = std::fs::read_to_string(host(root.path(), "/etc/kubernetes/admin.conf")).unwrap().replace("https://127.0.0.1:", "https://localhost:");
+    let admin = Some(kubeup::cluster::client::client_from_kubeconfig(&text, "admin.conf").await.unwrap());
+    let host_root = HostRoot::open(root.path()).unwrap();
+    let probe = Probe { root: &host_root, docker: None, kubelet: "none".into(), admin, cert_dir: "/etc/kubernetes/pki".into(), node_name: "cp-1".into() };
+    let d = probe.wait(WaitTarget::ApiServer, Duration::from_secs(1)).await.unwrap_err();
+    assert!(d.contains("last answer:") && d.contains("localhost") && d.contains("likely cause: certificate error"), "{d}");
+}

@@ -77,6 +77,9 @@ pub const KNOWN_FAILURES: &[(&str, &str)] = &[
     ("restarted", "the kubelet is crash-looping: its log above says why (flags, configuration, cgroup driver, mount propagation)"),
 ];
 
+/// Patterns that say that something failed, not why.
+const GENERIC: [&str; 2] = ["restarted", "connection refused"];
+
 /// Match the logs against [`KNOWN_FAILURES`].
 pub fn likely_cause(logs: &str) -> Option<&'static str> {
     KNOWN_FAILURES.iter().find(|(pattern, _)| logs.contains(pattern)).map(|(_, cause)| *cause)
@@ -300,7 +303,10 @@ impl Probe<'_> {
             out.push_str(&format!("static pod {component} (last lines):\n{}\n", indent(&text)));
             logs.push_str(&text);
         }
-        match likely_cause(&format!("{what}\n{logs}")) {
+        // The stage's own answer is the most direct evidence, unless it only says that something
+        // crashed or is not listening: then the logs say why.
+        let own = KNOWN_FAILURES.iter().find(|(p, _)| what.contains(p) && !GENERIC.contains(p)).map(|(_, c)| *c);
+        match own.or_else(|| likely_cause(&logs)).or_else(|| likely_cause(what)) {
             Some(cause) => out.push_str(&format!("likely cause: {cause}")),
             None => out.push_str("likely cause: unknown; the logs above are the starting point"),
         }
@@ -378,5 +384,8 @@ mod tests {
         assert!(likely_cause("Back-off pulling image: ErrImagePull").unwrap().starts_with("image missing"));
         assert!(likely_cause("x509: certificate is valid for 10.0.0.1, not 10.0.0.2").unwrap().starts_with("certificate error"));
         assert!(likely_cause("all good").is_none());
+        // What the e2e harness saw with a deliberately broken API server certificate.
+        let answer = "client error (Connect): invalid peer certificate: certificate not valid for name \"172.29.94.11\"";
+        assert!(likely_cause(answer).unwrap().starts_with("certificate error"));
     }
 }
