@@ -65,8 +65,8 @@ pub fn desired_routes(nodes: &[Node], own: &str) -> BTreeSet<Route> {
     routes
 }
 
-/// One pass; returns what changed, for the log.
-async fn sync(client: &kube::Client, nl: &mut Netlink, args: &AgentArgs) -> Result<Vec<String>, String> {
+/// One pass; returns what changed, for the log, and the list's resourceVersion (to watch from).
+async fn sync(client: &kube::Client, nl: &mut Netlink, args: &AgentArgs) -> Result<(Vec<String>, String), String> {
     let nodes: Api<Node> = Api::all(client.clone());
     let list = nodes.list(&ListParams::default()).await.map_err(|e| format!("listing nodes: {e}"))?;
     let mut changes = Vec::new();
@@ -98,7 +98,7 @@ async fn sync(client: &kube::Client, nl: &mut Netlink, args: &AgentArgs) -> Resu
         nl.delete(r).map_err(|e| format!("removing route {r}: {e}"))?;
         changes.push(format!("route {r} removed (its node left or changed)"));
     }
-    Ok(changes)
+    Ok((changes, list.metadata.resource_version.unwrap_or_default()))
 }
 
 /// Run the agent until SIGTERM (it is PID 1 of its container, which ignores SIGTERM unless
@@ -109,15 +109,36 @@ pub async fn run(args: AgentArgs) -> Result<(), String> {
     let mut nl = Netlink::open().map_err(|e| format!("cannot open a netlink socket (the agent needs NET_ADMIN in the host network): {e}"))?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
     loop {
+        let mut version = String::new();
         match sync(&client, &mut nl, &args).await {
-            Ok(changes) => changes.iter().for_each(|c| eprintln!("[network-agent] {c}")),
+            Ok((changes, rv)) => {
+                changes.iter().for_each(|c| eprintln!("[network-agent] {c}"));
+                version = rv;
+            }
             Err(e) if args.once => return Err(e),
             Err(e) => eprintln!("[network-agent] {e}; retrying in {} s", args.interval.as_secs()),
         }
         if args.once {
             return Ok(());
         }
+        // The next pass comes at the next change of any Node after the listed state (a node
+        // joining, getting its pod CIDR or an address, leaving), or after the interval.
+        let nodes: Api<Node> = Api::all(client.clone());
+        let params = kube::api::WatchParams::default().timeout(args.interval.as_secs().clamp(1, 290) as u32);
+        let changed = async {
+            match (version.is_empty(), nodes.watch(&params, &version).await) {
+                (false, Ok(stream)) => {
+                    let mut stream = std::pin::pin!(stream);
+                    if futures_util::StreamExt::next(&mut stream).await.is_none() {
+                        tokio::time::sleep(args.interval).await;
+                    }
+                }
+                _ => tokio::time::sleep(args.interval).await,
+            }
+        };
         tokio::select! {
+            // A short pause after a change keeps a flapping watch from turning into a busy loop.
+            _ = changed => tokio::time::sleep(Duration::from_millis(200)).await,
             _ = tokio::time::sleep(args.interval) => {}
             _ = term.recv() => return Ok(()),
         }
