@@ -21,13 +21,6 @@ use crate::token::BootstrapToken;
 use crate::workflow::{self, Selection, WorkflowError};
 use discovery::{Discovered, TokenDiscovery};
 
-/// What the cluster's `kubeadm-config` says that a joining node needs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClusterFacts {
-    /// The cluster's settings (version, names, networks, directories) as a config layer.
-    pub settings: Settings,
-}
-
 /// Read ClusterConfiguration (any kubeadm API version: only stable fields are used).
 pub fn cluster_settings(cluster_configuration: &str) -> Result<Settings, String> {
     let v: serde_json::Value = serde_saphyr::from_str(cluster_configuration).map_err(|e| format!("ClusterConfiguration does not parse: {e}"))?;

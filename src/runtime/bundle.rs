@@ -30,15 +30,7 @@ pub async fn save(rt: &Runtime, images: &[String], path: &Path, mut progress: im
     let tmp = path.with_extension("partial");
     let file = File::create(&tmp).map_err(|e| bundle_err(path, e.to_string()))?;
     let mut gz = GzEncoder::new(file, flate2::Compression::fast());
-    let names: Vec<&str> = images.iter().map(String::as_str).collect();
-    let mut stream = rt.client().export_images(&names);
-    let mut written = 0u64;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(api("save images"))?;
-        gz.write_all(&chunk).map_err(|e| bundle_err(path, e.to_string()))?;
-        written += chunk.len() as u64;
-        progress(written);
-    }
+    let written = export_into(rt, images, path, &mut gz, &mut progress).await?;
     let file = gz.finish().map_err(|e| bundle_err(path, e.to_string()))?;
     file.sync_all().map_err(|e| bundle_err(path, e.to_string()))?;
     std::fs::rename(&tmp, path).map_err(|e| bundle_err(path, e.to_string()))?;
@@ -48,13 +40,19 @@ pub async fn save(rt: &Runtime, images: &[String], path: &Path, mut progress: im
 /// Save `images` as a plain (uncompressed) `docker save` archive, as `ctr images import` reads it.
 pub async fn save_tar(rt: &Runtime, images: &[String], path: &Path) -> Result<u64, RuntimeError> {
     let mut file = File::create(path).map_err(|e| bundle_err(path, e.to_string()))?;
+    export_into(rt, images, path, &mut file, &mut |_| {}).await
+}
+
+/// Stream Docker's `docker save` archive of `images` into `out`; returns the bytes written.
+async fn export_into(rt: &Runtime, images: &[String], path: &Path, out: &mut impl Write, progress: &mut impl FnMut(u64)) -> Result<u64, RuntimeError> {
     let names: Vec<&str> = images.iter().map(String::as_str).collect();
     let mut stream = rt.client().export_images(&names);
     let mut written = 0u64;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(api("save images"))?;
-        file.write_all(&chunk).map_err(|e| bundle_err(path, e.to_string()))?;
+        out.write_all(&chunk).map_err(|e| bundle_err(path, e.to_string()))?;
         written += chunk.len() as u64;
+        progress(written);
     }
     Ok(written)
 }
