@@ -378,9 +378,12 @@ pub struct JoinFlags {
     /// A kubeconfig file with the API server and CA, instead of token discovery.
     #[arg(long, value_name = "FILE")]
     pub discovery_file: Option<String>,
-    /// How long discovery waits for the cluster (e.g. 5m).
-    #[arg(long, value_name = "DURATION", default_value = "5m")]
-    pub discovery_timeout: crate::config::GoDuration,
+    /// How long discovery waits for the cluster (default 5m).
+    #[arg(long, value_name = "DURATION")]
+    pub discovery_timeout: Option<crate::config::GoDuration>,
+    /// A kubeadm JoinConfiguration (v1beta3 or v1beta4), so the token and certificate key need not be on the command line; flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Node name (default: the host's hostname).
     #[arg(long, value_name = "NAME")]
     pub node_name: Option<String>,
@@ -423,6 +426,9 @@ pub struct JoinFlags {
     /// Load this image bundle (from `kubeup images save`) before starting anything.
     #[arg(long, value_name = "FILE")]
     pub image_bundle: Option<PathBuf>,
+    /// The sha256 the image bundle file must have (as printed by `sha256sum`); checked before anything is loaded.
+    #[arg(long, value_name = "HEX", requires = "image_bundle")]
+    pub image_bundle_sha256: Option<String>,
     /// Host access.
     #[command(flatten)]
     pub host: HostFlags,
@@ -526,12 +532,41 @@ pub struct InitFlags {
     /// Load this image bundle (from `kubeup images save`) into Docker before starting anything.
     #[arg(long, value_name = "FILE")]
     pub image_bundle: Option<PathBuf>,
+    /// The sha256 the image bundle file must have (as printed by `sha256sum`); checked before anything is loaded.
+    #[arg(long, value_name = "HEX", requires = "image_bundle")]
+    pub image_bundle_sha256: Option<String>,
     /// Host access.
     #[command(flatten)]
     pub host: HostFlags,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+}
+
+impl JoinFlags {
+    /// These flags over a JoinConfiguration: a flag given wins, the file fills the rest.
+    pub fn over(&self, file: crate::config::join_config::JoinSettings) -> JoinFlags {
+        let mut f = self.clone();
+        f.endpoint = f.endpoint.or(file.endpoint);
+        f.token = f.token.or(file.token);
+        if f.ca_cert_hashes.is_empty() {
+            f.ca_cert_hashes = file.ca_cert_hashes;
+        }
+        f.discovery_token_unsafe_skip_ca_verification |= file.unsafe_skip_ca_verification;
+        f.discovery_file = f.discovery_file.or(file.discovery_file);
+        f.discovery_timeout = f.discovery_timeout.or(file.discovery_timeout);
+        f.node_name = f.node_name.or(file.node_name);
+        f.cri_socket = f.cri_socket.or(file.cri_socket);
+        f.node_ip = f.node_ip.or(file.advertise_address);
+        f.apiserver_bind_port = f.apiserver_bind_port.or(file.bind_port);
+        f.control_plane |= file.control_plane;
+        f.certificate_key = f.certificate_key.or(file.certificate_key);
+        if f.skip_phases.is_empty() {
+            f.skip_phases = file.skip_phases;
+        }
+        f.ignore_preflight_errors.extend(file.ignore_preflight_errors);
+        f
+    }
 }
 
 impl InitFlags {

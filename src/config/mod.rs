@@ -10,6 +10,7 @@
 //! [`kubeadm`]); both land in the same [`Settings`].
 
 pub mod duration;
+pub mod join_config;
 pub mod kubeadm;
 pub mod net;
 mod validate;

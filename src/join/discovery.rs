@@ -1,23 +1,24 @@
 //! EDGE: secure discovery of a cluster (kubeadm's token discovery, kubeadm.md §6). The joining
-//! node trusts nothing it is told until it has checked two things:
+//! node trusts nothing it is told until it has proven it:
 //!
-//! 1. `kube-public/cluster-info`, fetched without trusting the server's certificate, carries
-//!    `jws-kubeconfig-<token-id>`, the detached JWS of its kubeconfig made with the token's
-//!    secret: only someone who knows the token could have made it.
-//! 2. The CA in that kubeconfig hashes (sha256 of its SubjectPublicKeyInfo) to one of the pins
-//!    the user copied from the control-plane node: a server with another CA is refused.
+//! 1. `kube-public/cluster-info` is fetched from `https://<the endpoint the user typed>` without
+//!    checking the server's certificate, and verified by [`cluster_info::verify`]: signed with
+//!    the token's secret, exactly one cluster with an `https://` server, every CA certificate
+//!    pinned.
+//! 2. It is fetched AGAIN from the same endpoint over TLS whose only trust roots are the pinned
+//!    certificates, and must be byte-identical. Only then is the cluster "discovered".
 //!
-//! Then it fetches cluster-info again over TLS verified with that CA and requires the same
-//! kubeconfig, byte for byte. Nothing is written to the host during discovery.
+//! Every later request of `join` uses [`super::api::pinned`] with the same bundle. Nothing is
+//! written to the host during discovery.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine as _;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::Api;
-use kube::Client;
 
+use super::api::{self, FetchError};
+use super::cluster_info::{self, ClusterInfoError};
+use crate::pki::ca_bundle::CaBundle;
 use crate::token::BootstrapToken;
 
 /// Why discovery failed. Every message names the reason and what to do.
@@ -29,6 +30,14 @@ pub enum DiscoveryError {
     /// Neither pins nor the explicit opt-out were given.
     #[error("no --discovery-token-ca-cert-hash given: pass the hash printed by `kubeup init` (or, insecurely, --discovery-token-unsafe-skip-ca-verification)")]
     NoPins,
+    /// The endpoint is not usable.
+    #[error("the endpoint {endpoint:?} cannot be used: {reason}")]
+    Endpoint {
+        /// Endpoint.
+        endpoint: String,
+        /// Why.
+        reason: String,
+    },
     /// The signature for this token id never appeared.
     #[error("cluster-info at {endpoint} has no signature for token id {id:?} after {secs} s: the token is invalid for this cluster or has expired; create one with `kubeup token create --print-join-command` on a control-plane node")]
     NoSignature {
@@ -47,13 +56,15 @@ pub enum DiscoveryError {
         /// Token id.
         id: String,
     },
-    /// The CA does not match any pin.
-    #[error("the cluster CA served at {endpoint} has public key hash {actual}, which matches none of the --discovery-token-ca-cert-hash values ({pins}): this is not the cluster you expect (or someone is in between); check the hash on the control-plane node")]
+    /// A CA certificate matches no pin.
+    #[error("the cluster CA served at {endpoint} has public key hash {actual} ({subject}), which matches none of the --discovery-token-ca-cert-hash values ({pins}): this is not the cluster you expect (or someone is in between); check the hash on the control-plane node")]
     PinMismatch {
         /// Endpoint.
         endpoint: String,
-        /// The CA's hash.
+        /// The certificate's hash.
         actual: String,
+        /// Its subject.
+        subject: String,
         /// The pins given.
         pins: String,
     },
@@ -69,8 +80,8 @@ pub enum DiscoveryError {
         /// Last error.
         reason: String,
     },
-    /// cluster-info is malformed.
-    #[error("cluster-info at {endpoint} is malformed: {reason}")]
+    /// cluster-info is malformed or refused.
+    #[error("cluster-info at {endpoint} is refused: {reason}")]
     Malformed {
         /// Endpoint.
         endpoint: String,
@@ -84,10 +95,10 @@ pub enum DiscoveryError {
         endpoint: String,
     },
     /// The verified fetch failed.
-    #[error("cannot fetch cluster-info from {server} over TLS verified with the pinned CA: {reason}")]
+    #[error("cannot fetch cluster-info from {url} over TLS verified with the pinned CA: {reason}; the server does not hold a certificate of the pinned CA for this address (someone may be in between)")]
     Verified {
-        /// Server from cluster-info.
-        server: String,
+        /// The URL.
+        url: String,
         /// The error.
         reason: String,
     },
@@ -104,12 +115,23 @@ pub enum DiscoveryError {
 /// What discovery established.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Discovered {
-    /// The API server URL from cluster-info (what the kubelet will talk to).
+    /// The API server URL from the signed cluster-info (what the kubelet will talk to).
     pub server: String,
-    /// The cluster CA (PEM).
-    pub ca_pem: String,
-    /// Its `sha256:` public key hash.
+    /// The verified URL later requests of `join` go to (the endpoint the user typed).
+    pub api_url: String,
+    /// The cluster's name in cluster-info.
+    pub cluster_name: String,
+    /// The pinned CA bundle (the only trust roots of every later request).
+    pub ca: CaBundle,
+    /// The pins of its certificates, for people.
     pub ca_hash: String,
+}
+
+impl Discovered {
+    /// The CA as kubeup writes it (canonical PEM of the pinned certificates).
+    pub fn ca_pem(&self) -> String {
+        self.ca.to_pem()
+    }
 }
 
 /// Parse and check the pins (`sha256:<hex>`, lower-cased as kubeadm does).
@@ -128,63 +150,30 @@ pub fn parse_pins(pins: &[String]) -> Result<Vec<String>, DiscoveryError> {
 /// How discovery is asked to run.
 #[derive(Debug, Clone)]
 pub struct TokenDiscovery {
-    /// `host:port` of the API server.
+    /// `host:port` of the API server, as the user typed it.
     pub endpoint: String,
     /// The bootstrap token.
     pub token: BootstrapToken,
-    /// CA pins (already parsed); empty only with `skip_ca_verification`.
+    /// CA pins (already parsed). Always checked when given, also with `skip_ca_verification`.
     pub pins: Vec<String>,
-    /// `--discovery-token-unsafe-skip-ca-verification`.
+    /// `--discovery-token-unsafe-skip-ca-verification`: allowed to have no pins.
     pub skip_ca_verification: bool,
     /// `--discovery-timeout`.
     pub timeout: Duration,
-    /// Poll interval while the signature is missing (kubeadm: 5 s; tests: shorter).
+    /// Poll interval while the signature is missing (kubeadm: 5 s).
     pub interval: Duration,
 }
 
-/// A client that does not check the server's certificate (step 1 only: everything it returns
-/// is verified before use). kube needs some root store; an empty one is given, since the
-/// verifier is replaced.
-fn insecure_client(url: &str) -> Result<Client, String> {
-    let mut cfg = kube::Config::new(url.parse().map_err(|e| format!("{url} is not a URL: {e}"))?);
-    cfg.accept_invalid_certs = true;
-    cfg.root_cert = Some(vec![]);
-    cfg.connect_timeout = Some(Duration::from_secs(5));
-    cfg.read_timeout = Some(Duration::from_secs(10));
-    Client::try_from(cfg).map_err(|e| e.to_string())
+fn data_of(cm: ConfigMap) -> BTreeMap<String, String> {
+    cm.data.unwrap_or_default()
 }
 
-/// A client that trusts exactly `ca_pem`, optionally with a bearer token.
-pub fn pinned_client(url: &str, ca_pem: &str, token: Option<&BootstrapToken>) -> Result<Client, String> {
-    let mut cfg = kube::Config::new(url.parse().map_err(|e| format!("{url} is not a URL: {e}"))?);
-    let der = pem::parse(ca_pem).map_err(|e| format!("the CA is not PEM: {e}"))?.contents().to_vec();
-    cfg.root_cert = Some(vec![der]);
-    cfg.connect_timeout = Some(Duration::from_secs(5));
-    cfg.read_timeout = Some(Duration::from_secs(10));
-    if let Some(t) = token {
-        cfg.auth_info.token = Some(format!("{}.{}", t.id(), t.secret()).into());
-    }
-    Client::try_from(cfg).map_err(|e| e.to_string())
-}
-
-/// The kubeconfig inside cluster-info: its text, server and CA.
-fn parse_cluster_info(cm: &ConfigMap, endpoint: &str) -> Result<(String, String, String), DiscoveryError> {
-    let bad = |reason: &str| DiscoveryError::Malformed { endpoint: endpoint.into(), reason: reason.into() };
-    let text = cm.data.as_ref().and_then(|d| d.get("kubeconfig")).ok_or_else(|| bad("it has no kubeconfig key"))?.clone();
-    let kc = kube::config::Kubeconfig::from_yaml(&text).map_err(|e| bad(&format!("its kubeconfig does not parse: {e}")))?;
-    let cluster = kc.clusters.first().and_then(|c| c.cluster.clone()).ok_or_else(|| bad("its kubeconfig names no cluster"))?;
-    let server = cluster.server.ok_or_else(|| bad("its kubeconfig has no server"))?;
-    let ca_data = cluster.certificate_authority_data.ok_or_else(|| bad("its kubeconfig has no certificate-authority-data"))?;
-    let ca_pem = String::from_utf8(B64.decode(ca_data.trim()).map_err(|_| bad("certificate-authority-data is not base64"))?)
-        .map_err(|_| bad("certificate-authority-data is not PEM text"))?;
-    Ok((text, server, ca_pem))
-}
-
-fn url_of(endpoint: &str) -> String {
-    if endpoint.starts_with("https://") {
-        endpoint.to_string()
-    } else {
-        format!("https://{endpoint}")
+fn refused(endpoint: &str, e: ClusterInfoError, token: &BootstrapToken) -> DiscoveryError {
+    match e {
+        ClusterInfoError::BadSignature(id) => DiscoveryError::BadSignature { endpoint: endpoint.into(), id },
+        ClusterInfoError::Unpinned { subject, actual, pins } => DiscoveryError::PinMismatch { endpoint: endpoint.into(), actual, subject, pins },
+        ClusterInfoError::NoSignature(_) => DiscoveryError::NoSignature { endpoint: endpoint.into(), id: token.id().into(), secs: 0 },
+        other => DiscoveryError::Malformed { endpoint: endpoint.into(), reason: other.to_string() },
     }
 }
 
@@ -193,82 +182,79 @@ pub async fn discover(d: &TokenDiscovery) -> Result<Discovered, DiscoveryError> 
     if d.pins.is_empty() && !d.skip_ca_verification {
         return Err(DiscoveryError::NoPins);
     }
-    let url = url_of(&d.endpoint);
     let endpoint = d.endpoint.clone();
-    let port = endpoint.rsplit(':').next().unwrap_or("6443").to_string();
-    let client = insecure_client(&url).map_err(|reason| DiscoveryError::Unreachable { endpoint: endpoint.clone(), port: port.clone(), secs: 0, reason })?;
-    let api: Api<ConfigMap> = Api::namespaced(client, "kube-public");
+    let url = api::endpoint_url(&endpoint).map_err(|e| DiscoveryError::Endpoint { endpoint: endpoint.clone(), reason: e.to_string() })?;
+    let port = endpoint.rsplit(':').next().filter(|p| p.bytes().all(|b| b.is_ascii_digit())).unwrap_or("6443").to_string();
+    let client =
+        api::unverified(&url).map_err(|e| DiscoveryError::Unreachable { endpoint: endpoint.clone(), port: port.clone(), secs: 0, reason: e.to_string() })?;
+    let path = api::paths::config_map("kube-public", "cluster-info");
     let started = Instant::now();
-    let key = format!("jws-kubeconfig-{}", d.token.id());
-    let (text, server, ca_pem) = loop {
+    let verified = loop {
         let waited = started.elapsed();
-        match api.get_opt("cluster-info").await {
-            Ok(Some(cm)) => {
-                let sig = cm.data.as_ref().and_then(|m| m.get(&key)).cloned();
-                if let Some(sig) = sig {
-                    let (text, server, ca) = parse_cluster_info(&cm, &endpoint)?;
-                    if !crate::jws::verify(&text, &sig, d.token.id(), d.token.secret()) {
-                        return Err(DiscoveryError::BadSignature { endpoint, id: d.token.id().into() });
+        let last = match api::get::<ConfigMap>(&client, &path).await {
+            Ok(Some(cm)) => match cluster_info::verify(&data_of(cm), &d.token, &d.pins) {
+                Ok(v) => break v,
+                Err(e) if e.is_transient() => {
+                    if waited >= d.timeout {
+                        return Err(DiscoveryError::NoSignature { endpoint, id: d.token.id().into(), secs: d.timeout.as_secs() });
                     }
-                    break (text, server, ca);
+                    tracing::info!("cluster-info has no signature for token id {} yet; retrying", d.token.id());
+                    None
                 }
-                if waited >= d.timeout {
-                    return Err(DiscoveryError::NoSignature { endpoint, id: d.token.id().into(), secs: d.timeout.as_secs() });
-                }
-                tracing::info!("cluster-info has no signature for token id {} yet; retrying", d.token.id());
-            }
+                Err(e) => return Err(refused(&endpoint, e, &d.token)),
+            },
             Ok(None) if waited >= d.timeout => {
                 return Err(DiscoveryError::Malformed {
                     endpoint,
                     reason: "kube-public/cluster-info does not exist (is this a kubeadm/kubeup cluster?)".into(),
                 })
             }
-            Ok(None) => tracing::info!("cluster-info does not exist yet; retrying"),
-            Err(e) if waited >= d.timeout => {
-                let reason = match e {
-                    kube::Error::Api(s) => format!("HTTP {} {}", s.code, s.message),
-                    other => other.to_string(),
-                };
-                return Err(DiscoveryError::Unreachable { endpoint, port, secs: d.timeout.as_secs(), reason });
+            Ok(None) => None,
+            Err(FetchError::TooLarge) => return Err(DiscoveryError::Malformed { endpoint, reason: FetchError::TooLarge.to_string() }),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = last {
+            if waited >= d.timeout {
+                return Err(DiscoveryError::Unreachable { endpoint, port, secs: d.timeout.as_secs(), reason: e.to_string() });
             }
-            Err(e) => tracing::info!("cluster-info cannot be fetched yet ({e}); retrying"),
+            tracing::info!("cluster-info cannot be fetched yet ({e}); retrying");
         }
         tokio::time::sleep(d.interval.min(d.timeout.saturating_sub(started.elapsed())).max(Duration::from_millis(50))).await;
     };
-    let ca_hash = crate::pki::ca_cert_hash(&ca_pem)
-        .map_err(|e| DiscoveryError::Malformed { endpoint: endpoint.clone(), reason: format!("its CA is not a certificate: {e}") })?;
-    if d.skip_ca_verification {
+    if d.pins.is_empty() {
         tracing::warn!(
             "the cluster CA was NOT verified (--discovery-token-unsafe-skip-ca-verification): anyone who knows the token could impersonate the cluster"
         );
-    } else if !d.pins.contains(&ca_hash) {
-        return Err(DiscoveryError::PinMismatch { endpoint, actual: ca_hash, pins: d.pins.join(", ") });
     }
-    // Second fetch: over TLS verified with the CA just pinned, through cluster-info's server.
-    let verified = pinned_client(&server, &ca_pem, None).map_err(|reason| DiscoveryError::Verified { server: server.clone(), reason })?;
-    let cm = Api::<ConfigMap>::namespaced(verified, "kube-public")
-        .get("cluster-info")
+    // Second fetch: the same endpoint, TLS verified with the certificates just pinned only.
+    let secure = api::pinned(&url, &verified.ca, None).map_err(|e| DiscoveryError::Verified { url: url.clone(), reason: e.to_string() })?;
+    let again = api::get::<ConfigMap>(&secure, &path)
         .await
-        .map_err(|e| DiscoveryError::Verified { server: server.clone(), reason: e.to_string() })?;
-    let (again, _, _) = parse_cluster_info(&cm, &endpoint)?;
-    if again != text {
+        .map_err(|e| DiscoveryError::Verified { url: url.clone(), reason: e.to_string() })?
+        .ok_or_else(|| DiscoveryError::Verified { url: url.clone(), reason: "cluster-info no longer exists".into() })?;
+    if data_of(again).get("kubeconfig") != Some(&verified.kubeconfig) {
         return Err(DiscoveryError::Changed { endpoint });
     }
-    Ok(Discovered { server, ca_pem, ca_hash })
+    let ca_hash = verified.ca.pins().join(",");
+    Ok(Discovered { server: verified.server, api_url: url, cluster_name: verified.cluster_name, ca: verified.ca, ca_hash })
 }
 
-/// `--discovery-file` (a kubeconfig file with the server and the CA): trusted as given, as
-/// kubeadm does; the file is the user's out-of-band proof.
+/// `--discovery-file` (a kubeconfig file with the server and the CA): the file is the user's
+/// out-of-band proof, as in kubeadm. Its current context's cluster (or its only cluster) is
+/// used; the server must be https and the CA a strict PEM bundle of CA certificates.
 pub fn from_file(path: &str) -> Result<Discovered, DiscoveryError> {
     let err = |reason: String| DiscoveryError::File { path: path.into(), reason };
     if path.starts_with("https://") || path.starts_with("http://") {
         return Err(err("discovery from a URL is not supported by this version of kubeup: download the file and pass its path".into()));
     }
+    let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot be read: {e}")))?;
+    if meta.len() > api::MAX_BODY as u64 {
+        return Err(err(format!("is larger than {} KiB: it is not a discovery kubeconfig", api::MAX_BODY / 1024)));
+    }
     let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot be read: {e}")))?;
-    let cm = ConfigMap { data: Some([("kubeconfig".to_string(), text)].into()), ..Default::default() };
-    let (_, server, ca_pem) = parse_cluster_info(&cm, path).map_err(|e| err(e.to_string()))?;
-    let ca_hash = crate::pki::ca_cert_hash(&ca_pem).map_err(|e| err(format!("its CA is not a certificate: {e}")))?;
-    Ok(Discovered { server, ca_pem, ca_hash })
+    let (cluster_name, server, ca) = cluster_info::parse_kubeconfig(&text).map_err(|e| err(e.to_string()))?;
+    let ca_hash = ca.pins().join(",");
+    Ok(Discovered { api_url: server.clone(), server, cluster_name, ca, ca_hash })
 }
 
 #[cfg(test)]

@@ -5,12 +5,13 @@
 //!
 //! Nothing is written to the host before discovery and the cluster reads succeeded.
 
+pub mod api;
+pub mod cluster_info;
 pub mod discovery;
 
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Node};
-use kube::api::Api;
 
 use crate::cli::{error, exit, say, JoinFlags, Output};
 use crate::commands::{copy_image_into_cri, environment, print_report, run_effects};
@@ -56,13 +57,11 @@ fn flags_layer(f: &JoinFlags) -> Settings {
     s
 }
 
-fn api_error(object: &str, e: kube::Error) -> String {
+fn api_error(object: &str, e: api::FetchError) -> String {
     match e {
-        kube::Error::Api(s) if s.code == 403 || s.code == 401 => format!(
-            "{object}: HTTP {} {}: the bootstrap token may not read it (expired token, or a cluster without kubeadm's RBAC for joining nodes)",
-            s.code, s.message
+        api::FetchError::Status { code: 401 | 403, message } => format!(
+            "{object}: HTTP 401/403 {message}: the bootstrap token may not read it (expired token, or a cluster without kubeadm's RBAC for joining nodes)"
         ),
-        kube::Error::Api(s) => format!("{object}: HTTP {} {}", s.code, s.message),
         other => format!("{object}: {other}"),
     }
 }
@@ -74,27 +73,36 @@ struct ClusterReads {
     node_ready: bool,
 }
 
-async fn read_cluster(d: &Discovered, token: &BootstrapToken, node_name: Option<&str>) -> Result<ClusterReads, String> {
-    let client = discovery::pinned_client(&d.server, &d.ca_pem, Some(token))?;
-    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "kube-system");
-    let budget = Duration::from_secs(60);
-    let hint = |e: crate::cluster::client::ClusterError| {
-        let text = e.to_string();
-        if text.contains("HTTP 401") || text.contains("HTTP 403") {
-            format!("{text}: the bootstrap token may not read it (expired token, or a cluster without kubeadm's RBAC for joining nodes)")
-        } else {
-            text
+/// GET through the pinned connection, retried for up to a minute on transport errors and 5xx
+/// (a control plane that is still settling); 401/403/404 and refusals end at once.
+async fn get_retried<T: serde::de::DeserializeOwned>(client: &kube::Client, what: &str, path: &str) -> Result<Option<T>, String> {
+    let started = Instant::now();
+    loop {
+        match api::get::<T>(client, path).await {
+            Ok(v) => return Ok(v),
+            Err(e @ (api::FetchError::Transport(_) | api::FetchError::Status { code: 500..=599, .. })) if started.elapsed() < Duration::from_secs(60) => {
+                tracing::info!("{what}: {e}; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(api_error(what, e)),
         }
-    };
-    let kubeadm = crate::cluster::client::retry("ConfigMap kube-system/kubeadm-config", budget, || cms.get("kubeadm-config")).await.map_err(hint)?;
+    }
+}
+
+async fn read_cluster(d: &Discovered, token: &BootstrapToken, node_name: Option<&str>) -> Result<ClusterReads, String> {
+    let client = api::pinned(&d.api_url, &d.ca, Some(token)).map_err(|e| e.to_string())?;
+    let kubeadm: ConfigMap = get_retried(&client, "ConfigMap kube-system/kubeadm-config", &api::paths::config_map("kube-system", "kubeadm-config"))
+        .await?
+        .ok_or("ConfigMap kube-system/kubeadm-config does not exist: is this a kubeadm/kubeup cluster?")?;
     let cc = kubeadm.data.as_ref().and_then(|d| d.get("ClusterConfiguration")).ok_or("ConfigMap kube-system/kubeadm-config has no ClusterConfiguration key")?;
     let settings = cluster_settings(cc)?;
     let version = settings.kubernetes_version.clone().ok_or("ClusterConfiguration names no kubernetesVersion")?;
     let cm_name = version.facts().kubelet_config_map;
-    let kubelet = cms.get(cm_name).await.map_err(|e| api_error(&format!("ConfigMap kube-system/{cm_name}"), e))?;
-    let kubelet_config = kubelet.data.as_ref().and_then(|d| d.get("kubelet")).cloned().ok_or(format!("ConfigMap kube-system/{cm_name} has no kubelet key"))?;
+    let what = format!("ConfigMap kube-system/{cm_name}");
+    let kubelet: ConfigMap = get_retried(&client, &what, &api::paths::config_map("kube-system", cm_name)).await?.ok_or(format!("{what} does not exist"))?;
+    let kubelet_config = kubelet.data.as_ref().and_then(|d| d.get("kubelet")).cloned().ok_or(format!("{what} has no kubelet key"))?;
     let node_ready = match node_name {
-        Some(n) => match Api::<Node>::all(client).get_opt(n).await {
+        Some(n) => match api::get::<Node>(&client, &api::paths::node(n)).await {
             Ok(Some(node)) => crate::cluster::health::node_ready(&node),
             Ok(None) => false,
             Err(e) => return Err(api_error(&format!("Node {n}"), e)),
@@ -105,17 +113,16 @@ async fn read_cluster(d: &Discovered, token: &BootstrapToken, node_name: Option<
 }
 
 /// A control-plane join's input: the shared certificates from kubeadm-certs (read with the
-/// bootstrap token, decrypted with the certificate key) and the etcd members this node joins.
+/// bootstrap token over the pinned connection, decrypted with the certificate key) and the etcd
+/// members this node joins.
 async fn control_plane_input(d: &Discovered, token: &BootstrapToken, key: &[u8; 32], cfg: &mut config::Config) -> Result<ControlPlaneInput, String> {
     use k8s_openapi::api::core::v1::Secret;
-    let client = discovery::pinned_client(&d.server, &d.ca_pem, Some(token))?;
-    let secrets: Api<Secret> = Api::namespaced(client, "kube-system");
-    let secret = match secrets.get_opt("kubeadm-certs").await {
-        Ok(Some(s)) => s,
-        Ok(None) => {
+    let client = api::pinned(&d.api_url, &d.ca, Some(token)).map_err(|e| e.to_string())?;
+    let secret: Secret = match get_retried(&client, "Secret kube-system/kubeadm-certs", &api::paths::secret("kube-system", "kubeadm-certs")).await? {
+        Some(s) => s,
+        None => {
             return Err("Secret kube-system/kubeadm-certs was not found: the uploaded certificates expire 2 hours after upload; upload them again with `kubeup init phase upload-certs --upload-certs` on a control-plane node and use the key it prints".into())
         }
-        Err(e) => return Err(api_error("Secret kube-system/kubeadm-certs", e)),
     };
     let data = secret.data.unwrap_or_default();
     let mut shared = Vec::new();
@@ -127,13 +134,14 @@ async fn control_plane_input(d: &Discovered, token: &BootstrapToken, key: &[u8; 
         shared.push((file.to_string(), plain, mode));
     }
     let file = |name: &str| shared.iter().find(|(f, _, _)| f == name).map(|(_, b, _)| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
-    if file("ca.crt").trim() != d.ca_pem.trim() {
+    let uploaded_ca = crate::pki::ca_bundle::CaBundle::parse_pem(&file("ca.crt")).map_err(|e| format!("the uploaded ca.crt is refused: {e}"))?;
+    if uploaded_ca.ders() != d.ca.ders() {
         return Err("the uploaded ca.crt is not the CA discovery verified: refusing certificates from another cluster".into());
     }
     // kubeadm finds etcd through the etcd pods' annotations; kubeup asks the member on the
     // control-plane endpoint's host (stacked etcd listens there), or KUBEUP_ETCD_ENDPOINT.
     let host = d.server.trim_start_matches("https://").rsplit_once(':').map(|(h, _)| h.to_string()).unwrap_or_default();
-    let endpoint = std::env::var("KUBEUP_ETCD_ENDPOINT").unwrap_or_else(|_| format!("https://{host}:{}", crate::manifests::etcd::CLIENT_PORT));
+    let endpoint = crate::test_hook!("KUBEUP_ETCD_ENDPOINT").unwrap_or_else(|| format!("https://{host}:{}", crate::manifests::etcd::CLIENT_PORT));
     let etcd_ca = crate::pki::CertPair { cert_pem: file("etcd/ca.crt"), key_pem: file("etcd/ca.key") };
     let etcd = crate::cluster::etcd::Etcd::connect(&endpoint, &etcd_ca)?;
     let own_peer = format!("https://{}:{}", crate::manifests::url_host(&cfg.advertise_address), crate::manifests::etcd::PEER_PORT);
@@ -152,6 +160,17 @@ async fn control_plane_input(d: &Discovered, token: &BootstrapToken, key: &[u8; 
 /// `kubeup join` / `kubeup join phase <name>`.
 pub async fn join(flags: &JoinFlags, selection: Selection) -> u8 {
     let started = Instant::now();
+    let merged;
+    let flags = match &flags.config {
+        Some(path) => match config::join_config::load(path) {
+            Ok(file) => {
+                merged = flags.over(file);
+                &merged
+            }
+            Err(e) => return error(exit::USAGE, &e),
+        },
+        None => flags,
+    };
     let cert_key =
         match (flags.control_plane, flags.certificate_key.as_deref()) {
             (true, Some(k)) => match crate::pki::upload::parse_key(k) {
@@ -199,8 +218,8 @@ pub async fn join(flags: &JoinFlags, selection: Selection) -> u8 {
                 token: token.clone(),
                 pins,
                 skip_ca_verification: flags.discovery_token_unsafe_skip_ca_verification,
-                timeout: flags.discovery_timeout.0,
-                interval: Duration::from_millis(std::env::var("KUBEUP_DISCOVERY_INTERVAL_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(5000)),
+                timeout: flags.discovery_timeout.map(|d| d.0).unwrap_or(Duration::from_secs(300)),
+                interval: Duration::from_millis(crate::test_hook!("KUBEUP_DISCOVERY_INTERVAL_MS").and_then(|v| v.parse().ok()).unwrap_or(5000)),
             };
             discovery::discover(&d).await
         }
@@ -209,7 +228,7 @@ pub async fn join(flags: &JoinFlags, selection: Selection) -> u8 {
         Ok(d) => d,
         Err(e) => return error(exit::FAILED, &format!("[discovery] {e}\nnothing on this host was changed")),
     };
-    if flags.discovery_token_unsafe_skip_ca_verification {
+    if flags.discovery_token_unsafe_skip_ca_verification && flags.ca_cert_hashes.is_empty() && flags.discovery_file.is_none() {
         say("[discovery] WARNING: the cluster CA was not verified (--discovery-token-unsafe-skip-ca-verification)\n");
     }
     if selection == Selection::One("discovery".into(), None) {
@@ -238,11 +257,11 @@ pub async fn join(flags: &JoinFlags, selection: Selection) -> u8 {
         },
     };
     let cluster_name = cfg.cluster_name.clone();
-    let bootstrap = match bootstrap_kubeconfig(&cluster_name, &discovered.server, &discovered.ca_pem, &token) {
+    let bootstrap = match bootstrap_kubeconfig(&cluster_name, &discovered.server, &discovered.ca_pem(), &token) {
         Ok(b) => b,
         Err(e) => return error(exit::FAILED, &e),
     };
-    let input = JoinInput { ca_pem: discovered.ca_pem.clone(), bootstrap_kubeconfig: bootstrap, kubelet_config: reads.kubelet_config.clone(), control_plane };
+    let input = JoinInput { ca_pem: discovered.ca_pem(), bootstrap_kubeconfig: bootstrap, kubelet_config: reads.kubelet_config.clone(), control_plane };
     let options = Options { host_fixes: !flags.no_host_fixes, host_prefix: env.mapping.prefix.clone(), container_prefix: flags.host.container_prefix.clone() };
 
     // A Ready node of this name that is not this host would be hijacked: refuse (kubeadm does).
@@ -266,7 +285,7 @@ pub async fn join(flags: &JoinFlags, selection: Selection) -> u8 {
     }
 
     if let (Some(bundle_file), false) = (&flags.image_bundle, flags.dry_run) {
-        if let Err(e) = crate::commands::load_bundle(&env, &cfg, bundle_file).await {
+        if let Err(e) = crate::commands::load_bundle(&env, &cfg, bundle_file, flags.image_bundle_sha256.as_deref()).await {
             return error(exit::FAILED, &e);
         }
     }
@@ -282,10 +301,9 @@ pub async fn join(flags: &JoinFlags, selection: Selection) -> u8 {
         }
     };
     let mut notes = Vec::new();
-    let skip_effects = std::env::var_os("KUBEUP_SKIP_EFFECTS").is_some();
+    let skip_effects = crate::test_hook!("KUBEUP_SKIP_EFFECTS").is_some();
     if skip_effects && !flags.dry_run {
-        report.stop =
-            Some(workflow::Stop { phase: "kubelet-start".into(), reason: "KUBEUP_SKIP_EFFECTS is set: host commands and containers were not run".into() });
+        report.stop = Some(workflow::Stop { phase: "kubelet-start".into(), reason: "a test hook skipped the host commands and containers".into() });
     } else if !flags.dry_run && report.preflight_errors.is_empty() {
         // The bridge network's agent runs from kubeup's image on every node; copying it from
         // Docker into containerd costs about a second and spares an unreachable registry.

@@ -4,6 +4,7 @@
 //! Pure apart from randomness (keys and serials come from the OS). Files are named as kubeadm
 //! names them, relative to the certificate directory (`apiserver.crt`, `etcd/server.key`).
 
+pub mod ca_bundle;
 pub mod certlist;
 pub mod keys;
 pub mod upload;
