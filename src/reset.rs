@@ -7,10 +7,11 @@
 use std::collections::BTreeSet;
 
 use crate::host::exec::HostExec;
+use crate::host::remove::{Outcome, Remover};
 use crate::host::{HostError, HostRoot};
 use crate::paths::{self, HostPath};
 use crate::record::{InstallRecord, STATE_DIR};
-use crate::runtime::{ContainerInfo, Runtime};
+use crate::runtime::Runtime;
 
 /// kubeadm's kubeconfig files removed by reset.
 const KUBECONFIGS: [&str; 6] = ["admin.conf", "super-admin.conf", "kubelet.conf", "bootstrap-kubelet.conf", "controller-manager.conf", "scheduler.conf"];
@@ -76,22 +77,14 @@ pub async fn plan(root: &HostRoot, rt: Option<&Runtime>, mountinfo: &str, opts: 
     let record = InstallRecord::load(root)?;
     let mut plan = ResetPlan::default();
     if let Some(rt) = rt {
-        let mut seen = BTreeSet::new();
-        let mut found: Vec<ContainerInfo> = Vec::new();
+        // Only containers kubeup made (its label); pods go through the CRI below, never Docker.
         for name in record.containers.iter() {
             if let Ok(Some(c)) = rt.find_by_name(name).await {
-                found.push(c);
-            }
-        }
-        // Pods the kubelet started through Docker (dockershim / cri-dockerd mode).
-        if let Ok(pods) = rt.list_labelled("io.kubernetes.pod.namespace").await {
-            if !found.is_empty() || !record.files.is_empty() {
-                found.extend(pods);
-            }
-        }
-        for c in found {
-            if seen.insert(c.id.clone()) {
-                plan.containers.push((c.name, c.id));
+                if c.labels.get(crate::runtime::LABEL_MANAGED).map(String::as_str) == Some("true") {
+                    plan.containers.push((c.name, c.id));
+                } else {
+                    plan.kept.push(format!("container {name}: it does not carry kubeup's label {}=true, so it is not kubeup's", crate::runtime::LABEL_MANAGED));
+                }
             }
         }
     } else {
@@ -112,14 +105,17 @@ pub async fn plan(root: &HostRoot, rt: Option<&Runtime>, mountinfo: &str, opts: 
     let mut mounts: Vec<String> = mountinfo
         .lines()
         .filter_map(|l| l.split(' ').nth(4))
-        .filter(|mp| mp.starts_with(&format!("{kubelet_dir}/")) || (*mp == kubelet_dir && is_self_bind(mountinfo, mp)))
-        .map(str::to_string)
+        .filter(|mp| {
+            let mp = crate::host::mounts::unescape(mp);
+            mp.starts_with(&format!("{kubelet_dir}/")) || (mp == kubelet_dir && is_self_bind(mountinfo, &mp))
+        })
+        .map(crate::host::mounts::unescape)
         .collect();
     mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
     mounts.dedup();
     plan.unmount_kubelet_dir = mounts.contains(&kubelet_dir);
     plan.unmounts = mounts;
-    for sock in crate::host::observe::CRI_SOCKETS.iter().filter(|s| !s.contains("cri-dockerd")) {
+    for sock in crate::host::observe::CRI_SOCKETS.iter() {
         if root.exists(&paths::known(sock))? {
             plan.cri_socket = Some(opts.host_prefix.join(sock.trim_start_matches('/')).to_string_lossy().into_owned());
             break;
@@ -171,7 +167,8 @@ pub async fn plan(root: &HostRoot, rt: Option<&Runtime>, mountinfo: &str, opts: 
 /// Whether the (last) mount at `mp` binds a directory of its parent file system onto itself:
 /// same device as the mount below it, and a root that is that mount's root plus the path.
 fn is_self_bind(mountinfo: &str, mp: &str) -> bool {
-    let entries: Vec<Vec<&str>> = mountinfo.lines().map(|l| l.split(' ').collect()).filter(|f: &Vec<&str>| f.len() > 4).collect();
+    let entries: Vec<Vec<String>> =
+        mountinfo.lines().map(|l| l.split(' ').map(crate::host::mounts::unescape).collect()).filter(|f: &Vec<String>| f.len() > 4).collect();
     let Some(top) = entries.iter().rposition(|f| f[4] == mp) else { return false };
     let below =
         entries[..top].iter().filter(|f| f[4] == "/" || mp.starts_with(&format!("{}/", f[4].trim_end_matches('/'))) || f[4] == mp).max_by_key(|f| f[4].len());
@@ -181,13 +178,68 @@ fn is_self_bind(mountinfo: &str, mp: &str) -> bool {
     entries[top][2] == parent[2] && entries[top][3] == expected
 }
 
+/// Directories reset must never clear: `/` and the file system's own top-level directories
+/// (a `--cert-dir /etc` would otherwise empty the host's /etc).
+const FORBIDDEN_DIRS: &[&str] = &[
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/home",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/media",
+    "/mnt",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/srv",
+    "/sys",
+    "/tmp",
+    "/usr",
+    "/usr/bin",
+    "/usr/lib",
+    "/usr/local",
+    "/usr/sbin",
+    "/usr/share",
+    "/var",
+    "/var/lib",
+    "/var/log",
+    "/var/run",
+    "/etc/kubernetes",
+];
+
+/// Refuse a `--cert-dir` or `--etcd-data-dir` whose removal would take the host with it.
+pub fn check_dirs(opts: &ResetOptions) -> Result<(), String> {
+    for (flag, dir) in [("--cert-dir", &opts.cert_dir), ("--etcd-data-dir", &opts.etcd_data_dir)] {
+        let p = HostPath::new(dir.clone()).map_err(|e| format!("{flag} {dir:?}: {e}"))?;
+        let normal = format!("/{}", p.components().collect::<Vec<_>>().join("/"));
+        if FORBIDDEN_DIRS.contains(&normal.as_str()) {
+            return Err(format!(
+                "{flag} {dir} would make reset delete everything in {normal}: pass the directory kubeup used (default {})",
+                if flag == "--cert-dir" { "/etc/kubernetes/pki" } else { "/var/lib/etcd" }
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Carry out the plan; returns what could not be done, and notices about best-effort steps.
-pub async fn execute(plan: &ResetPlan, root: &HostRoot, rt: Option<&Runtime>, exec: &HostExec) -> (Vec<String>, Vec<String>) {
+///
+/// Order matters: first everything that could write to the host stops (systemd units, the
+/// kubelet container, then every pod through the CRI, checked gone), then mounts go, then files
+/// are removed with [`Remover`], which never follows a symlink. `/var/lib/kubelet` is not
+/// cleaned when a mount below it could not be unmounted (kubeadm does the same).
+pub async fn execute(plan: &ResetPlan, root: &HostRoot, rt: Option<&Runtime>, exec: &HostExec, opts: &ResetOptions) -> (Vec<String>, Vec<String>) {
     let mut failed = Vec::new();
     let mut notices = Vec::new();
     for unit in &plan.units {
-        match exec.run(&format!("systemctl disable --now {unit}")) {
-            Ok(o) if o.code == 0 => {}
+        match exec.run(&["systemctl", "disable", "--now", unit]) {
+            Ok(o) if o.ok() => {}
             Ok(o) => failed.push(format!("systemctl disable --now {unit}: {}", o.output)),
             Err(e) => failed.push(format!("systemctl disable --now {unit}: {e}")),
         }
@@ -199,36 +251,23 @@ pub async fn execute(plan: &ResetPlan, root: &HostRoot, rt: Option<&Runtime>, ex
             }
         }
     }
-    // Pods the kubelet started through containerd's CRI are not Docker containers: remove
-    // them with the host's crictl or ctr, against the socket the kubelet used. This is best
-    // effort and never fails the reset; the result is reported.
     if let Some(sock) = &plan.cri_socket {
-        let script = format!(
-            "if command -v crictl >/dev/null 2>&1; then timeout 30 crictl --runtime-endpoint unix://{sock} --timeout 5s rmp -fa; \
-             elif command -v ctr >/dev/null 2>&1; then ids=$(timeout 5 ctr --address {sock} -n k8s.io containers ls -q) || exit 4; for c in $ids; do \
-             ctr --address {sock} -n k8s.io tasks kill -s SIGKILL $c; ctr --address {sock} -n k8s.io tasks rm -f $c; ctr --address {sock} -n k8s.io containers rm $c; done; \
-             else exit 3; fi"
-        );
-        match exec.run(&script) {
-            Ok(o) if o.code == 0 => notices.push(format!("pods in the CRI runtime at {sock} removed")),
-            Ok(o) if o.code == 3 => notices.push(format!("pods in the CRI runtime at {sock} were not removed: neither crictl nor ctr is on the host")),
-            Ok(o) if o.code == 4 => notices.push(format!("pods in the CRI runtime at {sock} were not removed: the runtime did not answer within 5 s")),
-            Ok(o) => notices.push(format!("pods in the CRI runtime at {sock} could not be removed: {}", o.output)),
-            Err(e) => notices.push(format!("pods in the CRI runtime at {sock} could not be removed: {e}")),
-        }
+        notices.push(remove_pods(exec, sock));
     }
     if plan.bridge_network {
-        let script = format!("ip link del kubeup0 2>/dev/null; ip route flush proto {} 2>/dev/null; true", crate::network::netlink::KUBEUP_PROTO);
-        match exec.run(&script) {
-            Ok(_) => notices.push("the bridge network's bridge kubeup0 and its routes (proto 0x4b) removed".into()),
-            Err(e) => notices.push(format!("the bridge network's bridge kubeup0 and routes could not be removed: {e}")),
+        let del = exec.run(&["ip", "link", "del", "kubeup0"]);
+        let flush = exec.run(&["ip", "route", "flush", "proto", &crate::network::netlink::KUBEUP_PROTO.to_string()]);
+        match (del, flush) {
+            (Ok(_), Ok(_)) => notices.push("the bridge network's bridge kubeup0 and its routes (proto 0x4b) removed".into()),
+            (Err(e), _) | (_, Err(e)) => notices.push(format!("the bridge network's bridge kubeup0 and routes could not be removed: {e}")),
         }
     }
+    let mut unmount_failed = false;
     for mp in &plan.unmounts {
-        match exec.run(&format!("umount '{mp}' || umount -l '{mp}'")) {
-            Ok(o) if o.code == 0 => {}
-            Ok(o) => failed.push(format!("unmount {mp}: {}", o.output)),
-            Err(e) => failed.push(format!("unmount {mp}: {e}")),
+        let ok = matches!(exec.run(&["umount", mp]), Ok(o) if o.ok()) || matches!(exec.run(&["umount", "-l", mp]), Ok(o) if o.ok());
+        if !ok {
+            unmount_failed = true;
+            failed.push(format!("unmount {mp}: still mounted"));
         }
     }
     // kubeup's own mount namespace may hold copies of those mounts (a container started while
@@ -244,36 +283,123 @@ pub async fn execute(plan: &ResetPlan, root: &HostRoot, rt: Option<&Runtime>, ex
         own_mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
         for m in own_mounts {
             if let Err(e) = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH) {
+                unmount_failed = true;
                 failed.push(format!("unmount {m} in kubeup's own mount namespace: {e}"));
             }
         }
     }
-    for f in &plan.files {
+    let remover = match Remover::open(root.dir()) {
+        Ok(r) => r,
+        Err(e) => {
+            failed.push(e.to_string());
+            return (failed, notices);
+        }
+    };
+    // Whole directories kubeadm's reset empties, walked now that nothing writes to them.
+    let mut trees = vec![paths::MANIFESTS_DIR.to_string(), opts.cert_dir.clone(), STATE_DIR.to_string()];
+    if unmount_failed {
+        notices.push(format!("{} was not cleaned: a mount below it could not be removed; reboot and run reset again", paths::KUBELET_DIR));
+    } else {
+        trees.push(paths::KUBELET_DIR.to_string());
+    }
+    if opts.remove_etcd_data {
+        trees.push(opts.etcd_data_dir.clone());
+    }
+    for t in &trees {
+        let Ok(dir) = HostPath::new(t.clone()) else { continue };
+        match remover.clear_dir(&dir) {
+            Ok(report) => {
+                failed.extend(report.failed);
+                for m in report.mount_points {
+                    notices.push(format!("kept {m}: another file system is mounted there"));
+                }
+            }
+            Err(e) => failed.push(e.to_string()),
+        }
+    }
+    let in_cleared = |f: &str| trees.iter().any(|t| f.starts_with(&format!("{}/", t.trim_end_matches('/'))));
+    let kubelet_prefix = format!("{}/", paths::KUBELET_DIR);
+    for f in plan.files.iter().filter(|f| !in_cleared(f)) {
+        if unmount_failed && f.starts_with(&kubelet_prefix) {
+            continue;
+        }
         let Ok(p) = HostPath::new(f.clone()) else { continue };
-        // The parent is resolved inside the root; the entry itself is removed as it is: a
-        // symlink (a ConfigMap volume's `..data`) goes, never what it points to.
-        let name = p.components().next_back().unwrap_or_default().to_string();
-        match root.resolve(&p.parent()).map(|dir| std::fs::remove_file(dir.join(&name))) {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Ok(Err(e)) => failed.push(format!("remove {f}: {e}")),
-            Err(e) => failed.push(format!("remove {f}: {e}")),
+        if let Err(e) = remover.remove_file(&p) {
+            failed.push(e.to_string());
         }
     }
     for d in &plan.dirs {
         let Ok(p) = HostPath::new(d.clone()) else { continue };
-        if let Ok(real) = root.resolve(&p) {
-            match std::fs::remove_dir(&real) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                // Created by kubeup but since filled by someone else (the kubelet's plugin
-                // registrations, a user's files): kept, and said so.
-                Err(e) if e.raw_os_error() == Some(nix::libc::ENOTEMPTY) => notices.push(format!("kept directory {d}: it holds files kubeup did not create")),
-                Err(e) => failed.push(format!("remove directory {d}: {e}")),
+        match remover.remove_dir_if_empty(&p) {
+            Ok(Outcome::NotEmpty) => notices.push(format!("kept directory {d}: it holds files kubeup did not create")),
+            Ok(_) => {}
+            Err(e) => failed.push(e.to_string()),
+        }
+    }
+    // The bridge network's agent was stopped above; a config it wrote in its last moment would
+    // make the next pod network use a dead bridge. Checked once more.
+    if plan.bridge_network {
+        let conflist = format!("{}/{}", paths::CNI_CONF_DIR, crate::cluster::pod_network::BRIDGE_CONFLIST);
+        if let Ok(p) = HostPath::new(conflist.clone()) {
+            if let Ok(Outcome::Removed) = remover.remove_file(&p) {
+                notices.push(format!("{conflist} had been written again after its removal; removed again"));
             }
         }
     }
     (failed, notices)
+}
+
+/// How long reset waits for the CRI runtime to report no running container.
+const PODS_GONE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Remove every pod of the CRI runtime at `sock` (as the host sees it) with the host's crictl,
+/// or ctr where crictl is missing, then wait until no container runs. Best effort: the result is
+/// a notice.
+fn remove_pods(exec: &HostExec, sock: &str) -> String {
+    use crate::host::exec::NOT_FOUND;
+    let endpoint = format!("unix://{sock}");
+    let t = std::time::Duration::from_secs(60);
+    let crictl = exec.run_timeout(&["crictl", "--runtime-endpoint", &endpoint, "--timeout", "10s", "rmp", "-fa"], t);
+    let via = match crictl {
+        Ok(o) if o.ok() => "crictl",
+        Ok(o) if o.code != NOT_FOUND => return format!("pods in the CRI runtime at {sock} could not be removed with crictl: {}", o.output),
+        Err(e) => return format!("pods in the CRI runtime at {sock} could not be removed: {e}"),
+        Ok(_) if !sock.contains("containerd") => return format!("pods in the CRI runtime at {sock} were not removed: crictl is not on the host"),
+        Ok(_) => {
+            let ctr = |args: &[&str]| {
+                let mut argv = vec!["ctr", "--address", sock, "-n", "k8s.io"];
+                argv.extend_from_slice(args);
+                exec.run_timeout(&argv, t)
+            };
+            let ids = match ctr(&["containers", "ls", "-q"]) {
+                Ok(o) if o.ok() => o.output,
+                Ok(o) if o.code == NOT_FOUND => return format!("pods in the CRI runtime at {sock} were not removed: neither crictl nor ctr is on the host"),
+                Ok(o) => return format!("pods in the CRI runtime at {sock} could not be listed: {}", o.output),
+                Err(e) => return format!("pods in the CRI runtime at {sock} could not be listed: {e}"),
+            };
+            for id in ids.split_whitespace() {
+                let _ = ctr(&["tasks", "kill", "-s", "SIGKILL", id]);
+                let _ = ctr(&["tasks", "rm", "-f", id]);
+                let _ = ctr(&["containers", "rm", id]);
+            }
+            "ctr"
+        }
+    };
+    let started = std::time::Instant::now();
+    loop {
+        let running = if via == "crictl" {
+            exec.run(&["crictl", "--runtime-endpoint", &endpoint, "--timeout", "5s", "ps", "-q"])
+        } else {
+            exec.run(&["ctr", "--address", sock, "-n", "k8s.io", "tasks", "ls", "-q"])
+        };
+        match running {
+            Ok(o) if o.ok() && o.output.trim().is_empty() => return format!("pods in the CRI runtime at {sock} removed ({via})"),
+            _ if started.elapsed() >= PODS_GONE_TIMEOUT => {
+                return format!("pods in the CRI runtime at {sock} were removed with {via}, but containers still ran after {} s", PODS_GONE_TIMEOUT.as_secs())
+            }
+            _ => std::thread::sleep(std::time::Duration::from_millis(250)),
+        }
+    }
 }
 
 #[cfg(test)]

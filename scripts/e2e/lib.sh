@@ -70,7 +70,8 @@ start_node() {
 # Exactly the user's command, with this machine's privilege flags instead of --privileged.
 privileged=(--cap-add ALL --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined --security-opt apparmor=unconfined)
 # KUBEUP_E2E_BREAK=apiserver-san runs a deliberately broken kubeup (its API server certificate
-# lacks the node's address): the harness must then fail with a diagnosis.
+# lacks the node's address): the harness must then fail with a diagnosis. The hook exists only
+# in a test-hooks build (scripts/e2e/build-images makes that image when this is set).
 kubeup_env=()
 [ "${KUBEUP_E2E_BREAK:-}" != apiserver-san ] || kubeup_env=(-e KUBEUP_FAULT_APISERVER_SAN=1)
 run_kubeup() { # run_kubeup N ARGS…
@@ -89,13 +90,14 @@ run_printed() {
   done
   in_node "$n" docker run "${args[@]}" "${@:3}"
 }
-# nothing_written N: the node has no kubeup file and no kubeup container.
+# nothing_written N: the node has no kubeup file, no kubeup container, and none of the bridge
+# network's traces (its CNI config, its bridge kubeup0, a cni0 bridge, routes of protocol 0x4b).
 nothing_written() {
   local left
-  left=$(in_node "$1" sh -c 'docker ps -aq --filter label=io.kubeup.managed; ls /etc/kubernetes /var/lib/kubeup 2>/dev/null; ls /var/lib/kubelet' || true)
+  left=$(in_node "$1" sh -c 'docker ps -aq --filter label=io.kubeup.managed; ls /etc/kubernetes /var/lib/kubeup 2>/dev/null; ls /var/lib/kubelet
+    ls /etc/cni/net.d/10-kubeup-bridge.conflist 2>/dev/null; ip -o link show kubeup0 2>/dev/null; ip -o link show cni0 2>/dev/null; ip route show proto 75' || true)
   [ -z "$left" ] || fail "node $1 was changed: $left"
 }
-
 
 # make_bundles KUBEUP_BINARY: in $work, the air-gapped bundle of every cluster image as kubeup
 # lists them (CoreDNS has no image here; see README), kubeup's own image, and kube-proxy's config.
