@@ -37,7 +37,8 @@ fn kubeup_with_effects(root: &std::path::Path, pid: &str, args: &[&str]) -> Run 
 }
 
 fn kubelet_mount_line(pid: u32, root: &std::path::Path) -> Option<String> {
-    let want = format!("{}/var/lib/kubelet", root.display());
+    // mountinfo writes a space as \040.
+    let want = format!("{}/var/lib/kubelet", root.display()).replace(' ', "\\040");
     std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap().lines().find(|l| l.split(' ').nth(4) == Some(want.as_str())).map(str::to_string)
 }
 
@@ -45,7 +46,8 @@ fn kubelet_mount_line(pid: u32, root: &std::path::Path) -> Option<String> {
 fn preflight_reports_a_private_kubelet_dir_and_prepare_host_makes_it_shared() {
     let sleeper = isolated_sleeper();
     let pid = sleeper.0.id();
-    let root = tempfile::tempdir().unwrap();
+    // A path no shell script could take unquoted: the host commands get it as one argument.
+    let root = tempfile::Builder::new().prefix("kube'up root $(x)").tempdir().unwrap();
     std::fs::create_dir_all(host(root.path(), "/var/lib/kubelet")).unwrap();
 
     let r = kubeup_with_effects(root.path(), &pid.to_string(), &["preflight", "--no-host-fixes"]);
@@ -56,7 +58,7 @@ fn preflight_reports_a_private_kubelet_dir_and_prepare_host_makes_it_shared() {
     let r = kubeup_with_effects(root.path(), &pid.to_string(), &["prepare-host"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains(&format!("host commands run in the namespaces of process {pid}")), "{}", r.stdout);
-    assert!(r.stdout.contains("a shared mount (the kubelet container mounts it rshared): done"), "{}", r.stdout);
+    assert!(r.stdout.contains("var/lib/kubelet is a shared mount (bound onto itself)"), "{}", r.stdout);
     let line = kubelet_mount_line(pid, root.path()).expect("the kubelet directory is now a mount point in the test's namespace");
     assert!(line.contains("shared:"), "{line}");
     assert!(kubelet_mount_line(std::process::id(), root.path()).is_none(), "the machine's own mount table must not change");

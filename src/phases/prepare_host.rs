@@ -6,10 +6,11 @@
 
 use super::{managed_file, Ctx, PhaseError};
 use crate::paths::{self, HostPath};
-use crate::plan::{FileKind, Plan, Step};
+use crate::plan::{FileKind, HostAction, Plan, Step};
 
-/// Kernel modules the kubelet and CNI plugins need.
-pub const MODULES: &str = "overlay\nbr_netfilter\n";
+/// Kernel modules the kubelet and CNI plugins need, each with the path that exists once it is
+/// available (loaded or built in).
+pub const MODULES: &[(&str, &str)] = &[("overlay", "/sys/module/overlay"), ("br_netfilter", "/proc/sys/net/bridge")];
 /// Sysctls the kubelet and kube-proxy need.
 pub const SYSCTLS: &[(&str, &str)] = &[("net.ipv4.ip_forward", "1"), ("net.bridge.bridge-nf-call-iptables", "1"), ("net.bridge.bridge-nf-call-ip6tables", "1")];
 /// Mount unit that keeps /var/lib/kubelet a shared bind mount across reboots.
@@ -23,31 +24,37 @@ pub fn render(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
     }
     let known = |p: &str| HostPath::new(p).map_err(|e| PhaseError::Render { what: p.into(), reason: e.to_string() });
     plan.steps.push(Step::EnsureDir { path: known("/etc/modules-load.d")?, mode: 0o755 });
-    plan.steps.push(managed_file(&ctx.view, known("/etc/modules-load.d/kubeup.conf")?, MODULES.into(), 0o644, FileKind::Config)?);
+    plan.steps.push(managed_file(
+        &ctx.view,
+        known("/etc/modules-load.d/kubeup.conf")?,
+        MODULES.iter().map(|(m, _)| format!("{m}\n")).collect(),
+        0o644,
+        FileKind::Config,
+    )?);
     plan.steps.push(Step::EnsureDir { path: known("/etc/sysctl.d")?, mode: 0o755 });
     let sysctl_file: String = SYSCTLS.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
     let sysctl_text = format!("# Written by kubeup; removed by `kubeup reset`.\n{sysctl_file}");
     plan.steps.push(managed_file(&ctx.view, known("/etc/sysctl.d/90-kubeup.conf")?, sysctl_text, 0o644, FileKind::Config)?);
     // Only what is missing is changed: a module already loaded or built in is not probed, a
     // sysctl that already has the value is not written.
-    plan.steps.push(Step::HostCommand {
-        summary: "load kernel modules overlay and br_netfilter if missing".into(),
-        script: "grep -qw overlay /proc/filesystems || modprobe overlay || exit 1; [ -d /proc/sys/net/bridge ] || modprobe br_netfilter || exit 1".into(),
-    });
-    let assignments: Vec<String> = SYSCTLS.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    plan.steps.push(Step::HostCommand {
-        summary: "apply kubeup's sysctls where they differ".into(),
-        script: format!(
-            "for kv in {}; do k=${{kv%%=*}}; v=${{kv#*=}}; [ \"$(sysctl -n $k 2>/dev/null)\" = \"$v\" ] || sysctl -q -w \"$kv\" || exit 1; done",
-            assignments.join(" ")
-        ),
-    });
+    for (name, loaded_when) in MODULES {
+        plan.steps.push(Step::HostCommand {
+            summary: format!("load kernel module {name} if missing"),
+            action: HostAction::LoadModule { name: name.to_string(), loaded_when: loaded_when.to_string() },
+        });
+    }
+    for (k, v) in SYSCTLS {
+        plan.steps.push(Step::HostCommand {
+            summary: format!("set {k} = {v} if it differs"),
+            action: HostAction::Sysctl { key: k.to_string(), value: v.to_string() },
+        });
+    }
     if ctx.facts.kubelet_dir_shared != Some(true) {
         let dir = ctx.options.host_source(paths::KUBELET_DIR);
         plan.steps.push(Step::EnsureDir { path: paths::known(paths::KUBELET_DIR), mode: 0o755 });
         plan.steps.push(Step::HostCommand {
             summary: format!("make {dir} a shared mount (the kubelet container mounts it rshared)"),
-            script: format!("mountpoint -q '{dir}' || mount --bind '{dir}' '{dir}'; mount --make-rshared '{dir}'"),
+            action: HostAction::SharedMount { dir: dir.clone() },
         });
         if ctx.facts.systemd {
             let unit = "# Written by kubeup: keeps /var/lib/kubelet a shared mount for the kubelet container.\n\
@@ -57,7 +64,7 @@ pub fn render(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
             plan.steps.push(managed_file(&ctx.view, known(KUBELET_MOUNT_UNIT)?, unit.into(), 0o644, FileKind::Config)?);
             plan.steps.push(Step::HostCommand {
                 summary: "enable the mount unit".into(),
-                script: "systemctl daemon-reload && systemctl enable var-lib-kubelet.mount".into(),
+                action: HostAction::EnableUnit { unit: "var-lib-kubelet.mount".into(), restart: false },
             });
         }
     }

@@ -10,6 +10,10 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+pub mod host_action;
+
+pub use host_action::HostAction;
+
 use crate::kubelet::container::ContainerSpec;
 use crate::paths::HostPath;
 
@@ -84,12 +88,12 @@ pub enum Step {
     },
     /// Create (or keep) and start a container.
     RunContainer(Box<ContainerSpec>),
-    /// A command to run in the host's namespaces (mount propagation, systemctl, modprobe).
+    /// Something the host's own tools must do (mount propagation, systemctl, modprobe, sysctl).
     HostCommand {
         /// What it does, for people.
         summary: String,
-        /// `sh -c` script.
-        script: String,
+        /// The action, as argument vectors.
+        action: HostAction,
     },
     /// Wait until something on the node is healthy.
     Wait {
@@ -98,12 +102,12 @@ pub enum Step {
         /// Give up after this many seconds (then diagnose).
         timeout_secs: u64,
     },
-    /// Create or update (server-side apply) an API object; `create_only` leaves an existing one.
+    /// Create or update (server-side apply) an API object, as `mode` says.
     ApplyObject {
         /// The object (apiVersion, kind, metadata, …).
         object: serde_json::Value,
-        /// Only create it when absent (bootstrap tokens keep their first expiration).
-        create_only: bool,
+        /// Apply, create if absent, or create once ever.
+        mode: ApplyMode,
     },
     /// Server-side apply an object owned by Secret kube-system/`owner` (its ownerReference
     /// needs the owner's uid, known only in the cluster): kubeadm-certs, owned by its TTL token.
@@ -163,6 +167,19 @@ pub enum Step {
         /// What was found and how to fix it.
         message: String,
     },
+}
+
+/// How an API object is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApplyMode {
+    /// Server-side apply: create, or converge to this content.
+    Apply,
+    /// Create when absent; an existing object is left as it is.
+    CreateIfAbsent,
+    /// Create only if this host never created it before (the install record remembers): a
+    /// bootstrap token that expired or was deleted is not brought back by a re-run.
+    CreateOnce,
 }
 
 /// What a wait step waits for.
@@ -284,7 +301,7 @@ enum StepView<'a> {
     },
     HostCommand {
         summary: &'a str,
-        script: &'a str,
+        host_action: &'a HostAction,
     },
     Wait {
         target: WaitTarget,
@@ -292,7 +309,7 @@ enum StepView<'a> {
     },
     ApplyObject {
         object: serde_json::Value,
-        create_only: bool,
+        mode: ApplyMode,
     },
     ApplyOwned {
         object: serde_json::Value,
@@ -341,9 +358,9 @@ fn view(step: &Step) -> StepView<'_> {
         },
         Step::Keep { path, reason } => StepView::Keep { path, reason },
         Step::RunContainer(c) => StepView::RunContainer { container: c },
-        Step::HostCommand { summary, script } => StepView::HostCommand { summary, script },
+        Step::HostCommand { summary, action } => StepView::HostCommand { summary, host_action: action },
         Step::Wait { target, timeout_secs } => StepView::Wait { target: *target, timeout_secs: *timeout_secs },
-        Step::ApplyObject { object, create_only } => StepView::ApplyObject { object: redact_object(object), create_only: *create_only },
+        Step::ApplyObject { object, mode } => StepView::ApplyObject { object: redact_object(object), mode: *mode },
         Step::ApplyOwned { object, owner } => StepView::ApplyOwned { object: redact_object(object), owner },
         Step::EtcdAddLearner { endpoint, peer_url } => StepView::EtcdAddLearner { endpoint, peer_url },
         Step::EtcdPromote { endpoint, peer_url } => StepView::EtcdPromote { endpoint, peer_url },
@@ -404,10 +421,15 @@ pub fn to_text(plans: &[PhasePlan], show_contents: bool) -> String {
                 }
                 Step::Keep { path, reason } => writeln!(out, "{tag} keep {path}: {reason}"),
                 Step::RunContainer(c) => writeln!(out, "{tag} run container {} from image {}", c.name, c.image),
-                Step::HostCommand { summary, script } => writeln!(out, "{tag} on the host: {summary} (`{script}`)"),
+                Step::HostCommand { summary, action } => writeln!(out, "{tag} on the host: {summary} (`{}`)", action.display()),
                 Step::Wait { target, timeout_secs } => writeln!(out, "{tag} wait for {} (up to {timeout_secs} s)", target.describe()),
-                Step::ApplyObject { object, create_only } => {
-                    writeln!(out, "{tag} {} {}", if *create_only { "create if absent" } else { "apply" }, object_ref(object))
+                Step::ApplyObject { object, mode } => {
+                    let verb = match mode {
+                        ApplyMode::Apply => "apply",
+                        ApplyMode::CreateIfAbsent => "create if absent",
+                        ApplyMode::CreateOnce => "create once (never re-created)",
+                    };
+                    writeln!(out, "{tag} {verb} {}", object_ref(object))
                 }
                 Step::ApplyOwned { object, owner } => writeln!(out, "{tag} apply {} (owned by Secret kube-system/{owner})", object_ref(object)),
                 Step::EtcdAddLearner { endpoint, peer_url } => writeln!(out, "{tag} add {peer_url} to etcd as a learner (through {endpoint})"),
