@@ -27,6 +27,9 @@ pub struct InstallRecord {
     pub containers: BTreeSet<String>,
     /// Host fixes applied (human-readable, e.g. `bind-mounted /var/lib/kubelet rshared`).
     pub host_fixes: BTreeSet<String>,
+    /// API objects created once (`Kind namespace/name`), never to be re-created by a re-run.
+    #[serde(default)]
+    pub objects_created_once: BTreeSet<String>,
 }
 
 impl InstallRecord {

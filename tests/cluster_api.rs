@@ -24,8 +24,8 @@ fn object_set_and_rerun(version: &str, tag: &str) {
     assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
     golden(&format!("objects-{tag}.txt"), &(server.object_set().join("\n") + "\n"));
     // cluster-info is signed at once for the token kubeup keeps, and readable anonymously only now.
-    let token = std::fs::read_to_string(host(root.path(), "/var/lib/kubeup/bootstrap-token")).unwrap();
-    let id = token.trim().split('.').next().unwrap().to_string();
+    let token = kept_token(root.path(), "/var/lib/kubeup/bootstrap-token");
+    let id = token.split('.').next().unwrap().to_string();
     {
         let s = server.state.lock().unwrap();
         let ci = s.get("", "kube-public", "configmaps", "cluster-info").unwrap();
@@ -91,13 +91,64 @@ fn v1_29_and_newer_bind_the_admin_group_with_super_admin_first() {
     assert!(log.iter().filter(|l| l.contains("(kubernetes-admin)")).all(|l| !l.contains("-> 403")), "{log:#?}");
 }
 
+fn printed_key(stdout: &str) -> String {
+    let line = stdout.lines().find(|l| l.contains("--control-plane --certificate-key")).unwrap_or_else(|| panic!("no control-plane join line:\n{stdout}"));
+    line.rsplit(' ').next().unwrap().to_string()
+}
+
+#[test]
+fn a_deleted_default_token_is_not_recreated() {
+    let (root, server, port) = prepared("v1.37.2");
+    let r = api_init(root.path(), port, "v1.37.2", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let id = kept_token(root.path(), "/var/lib/kubeup/bootstrap-token").split('.').next().unwrap().to_string();
+    let name = format!("bootstrap-token-{id}");
+    let secret = server.state.lock().unwrap().get("", "kube-system", "secrets", &name).cloned().expect("the default token exists");
+    // Its expiration is the one kept with the token when it was made.
+    let kept = std::fs::read_to_string(host(root.path(), "/var/lib/kubeup/bootstrap-token")).unwrap();
+    let expires = kept.lines().find_map(|l| l.strip_prefix("expires: ")).expect("the expiration is kept with the token");
+    let b64 = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, secret["data"]["expiration"].as_str().unwrap()).unwrap();
+    assert_eq!(String::from_utf8(b64).unwrap(), expires);
+    // An admin deletes the token (it leaked); a re-run of init must not bring it back.
+    server.state.lock().unwrap().objects.remove(&("".to_string(), "kube-system".to_string(), "secrets".to_string(), name.clone()));
+    let again = api_init(root.path(), port, "v1.37.2", &[]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(server.state.lock().unwrap().get("", "kube-system", "secrets", &name).is_none(), "the deleted token was recreated:\n{}", again.stdout);
+    assert!(again.stdout.contains("kept (made by an earlier run; never made again)"), "{}", again.stdout);
+}
+
+#[test]
+fn an_expired_default_token_is_not_revived() {
+    let (root, server, port) = prepared("v1.37.2");
+    // The token kubeup made expired (a re-run a day later, say): init neither re-creates nor
+    // signs nor prints it, and says how to make a new one.
+    let file = host(root.path(), "/var/lib/kubeup/bootstrap-token");
+    let token = kept_token(root.path(), "/var/lib/kubeup/bootstrap-token");
+    std::fs::write(&file, format!("{token}\nexpires: 2001-01-01T00:00:00Z\n")).unwrap();
+    let r = api_init(root.path(), port, "v1.37.2", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let id = token.split('.').next().unwrap();
+    let s = server.state.lock().unwrap();
+    assert!(s.get("", "kube-system", "secrets", &format!("bootstrap-token-{id}")).is_none(), "the expired token was created");
+    assert!(s.get("", "kube-public", "configmaps", "cluster-info").unwrap()["data"].get(format!("jws-kubeconfig-{id}")).is_none());
+    assert!(!r.stdout.contains(&token), "{}", r.stdout);
+    assert!(r.stdout.contains("expired at 2001-01-01T00:00:00Z") && r.stdout.contains("kubeup token create --print-join-command"), "{}", r.stdout);
+}
+
 #[test]
 fn upload_certs_encrypts_the_shared_files_as_kubeadm_does() {
     let (root, server, port) = prepared("v1.37.2");
     let r = api_init(root.path(), port, "v1.37.2", &["--upload-certs"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let key = std::fs::read_to_string(host(root.path(), "/var/lib/kubeup/certificate-key")).unwrap().trim().to_string();
-    assert!(r.stdout.contains(&format!("--control-plane --certificate-key {key}")), "{}", r.stdout);
+    let key = printed_key(&r.stdout);
+    // Never on disk; a fresh key for every upload (kubeadm), unless one is given.
+    assert!(!host(root.path(), "/var/lib/kubeup/certificate-key").exists());
+    let again = api_init(root.path(), port, "v1.37.2", &["--upload-certs"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_ne!(printed_key(&again.stdout), key, "a re-run reused the certificate key");
+    let r = api_init(root.path(), port, "v1.37.2", &["--upload-certs", "--certificate-key", &key]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(printed_key(&r.stdout), key);
     let s = server.state.lock().unwrap();
     let secret = s.get("", "kube-system", "secrets", "kubeadm-certs").unwrap().clone();
     let owner = secret["metadata"]["ownerReferences"][0].clone();

@@ -89,8 +89,8 @@ fn printed_join_command_pins_the_ca_as_openssl_computes_it() {
     assert!(line.contains(
         "docker run --rm --privileged --net=host --pid=host -v /:/host -v /var/run/docker.sock:/var/run/docker.sock kubeup join 127.0.0.1:6443 --token "
     ));
-    let token = std::fs::read_to_string(host(root.path(), "/var/lib/kubeup/bootstrap-token")).unwrap();
-    assert!(line.contains(&format!("--token {}", token.trim())), "the join command uses the token kubeup created");
+    let token = kept_token(root.path(), "/var/lib/kubeup/bootstrap-token");
+    assert!(line.contains(&format!("--token {token}")), "the join command uses the token kubeup created");
     let ca = host(root.path(), "/etc/kubernetes/pki/ca.crt");
     let script = format!("openssl x509 -pubkey -noout -in {} | openssl pkey -pubin -outform der | openssl dgst -sha256 -hex", ca.display());
     let out = std::process::Command::new("sh").args(["-c", &script]).output().unwrap();
@@ -98,7 +98,7 @@ fn printed_join_command_pins_the_ca_as_openssl_computes_it() {
     assert!(line.ends_with(&format!("--discovery-token-ca-cert-hash sha256:{hex}")), "{line}");
     // A dry run never shows the token.
     let r = Run::from(kubeup().args(["init", "phase", "show-join-command", "--dry-run", "-o", "json"]).args(base).output().unwrap());
-    assert!(!r.stdout.contains(token.trim()), "{}", r.stdout);
+    assert!(!r.stdout.contains(&token), "{}", r.stdout);
 }
 
 #[test]
@@ -109,8 +109,8 @@ fn a_configured_token_without_a_value_is_made_once_and_reused() {
     std::fs::write(&cfg, "apiVersion: kubeup.io/v1alpha1\nkind: Configuration\nbootstrapTokens:\n- ttl: 1h\n- ttl: 2h\n").unwrap();
     let c = cfg.to_str().unwrap();
     assert_eq!(init(root.path(), &["--config", c]).code, 4);
-    let first = std::fs::read_to_string(host(root.path(), "/var/lib/kubeup/bootstrap-token")).unwrap();
-    let second = std::fs::read_to_string(host(root.path(), "/var/lib/kubeup/bootstrap-token-1")).unwrap();
+    let first = kept_token(root.path(), "/var/lib/kubeup/bootstrap-token");
+    let second = kept_token(root.path(), "/var/lib/kubeup/bootstrap-token-1");
     assert_ne!(first, second);
     let base = [
         "--host-root",
@@ -126,9 +126,9 @@ fn a_configured_token_without_a_value_is_made_once_and_reused() {
     ];
     let r = Run::from(kubeup().args(["init", "phase", "show-join-command"]).args(base).output().unwrap());
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains(&format!("--token {} ", first.trim())), "the join command must use the token init created: {}", r.stdout);
+    assert!(r.stdout.contains(&format!("--token {first} ")), "the join command must use the token init created: {}", r.stdout);
     let r = init(root.path(), &["--config", c, "-o", "json"]);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["changes"]["created"], 0, "a re-run made new tokens");
-    assert_eq!(std::fs::read_to_string(host(root.path(), "/var/lib/kubeup/bootstrap-token")).unwrap(), first);
+    assert_eq!(kept_token(root.path(), "/var/lib/kubeup/bootstrap-token"), first);
 }

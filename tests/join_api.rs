@@ -14,7 +14,7 @@ fn cluster() -> (tempfile::TempDir, common::apiserver::TestApiServer, u16, Strin
     let (root, server, port) = prepared(VERSION);
     let r = api_init(root.path(), port, VERSION, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let token = std::fs::read_to_string(host(root.path(), "/var/lib/kubeup/bootstrap-token")).unwrap().trim().to_string();
+    let token = kept_token(root.path(), "/var/lib/kubeup/bootstrap-token");
     let (ok, hash) = tool(
         "sh",
         &[

@@ -56,8 +56,8 @@ fn a_second_control_plane_node_gets_the_shared_pki_its_own_certs_and_joins_etcd(
     let (root_a, _server, port) = prepared(VERSION);
     let r = api_init(root_a.path(), port, VERSION, &["--upload-certs"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let key = std::fs::read_to_string(host(root_a.path(), "/var/lib/kubeup/certificate-key")).unwrap().trim().to_string();
     let line = r.stdout.lines().find(|l| l.contains("--control-plane --certificate-key")).expect("a control-plane join command").to_string();
+    let key = line.rsplit(' ').next().unwrap().to_string();
     let words: Vec<&str> = line.split_whitespace().collect();
     let at = |flag: &str| words[words.iter().position(|w| *w == flag).unwrap() + 1].to_string();
     let (token, hash) = (at("--token"), at("--discovery-token-ca-cert-hash"));

@@ -3,7 +3,7 @@
 
 use super::{Ctx, PhaseError};
 use crate::cluster::{addons, pod_network};
-use crate::plan::{Plan, Step};
+use crate::plan::{ApplyMode, Plan, Step};
 
 fn render_err(what: &str, reason: String) -> PhaseError {
     PhaseError::Render { what: what.into(), reason }
@@ -22,5 +22,5 @@ pub fn render(ctx: &Ctx, only: Option<&str>) -> Result<Plan, PhaseError> {
     if only.is_none_or(|o| o == "pod-network") {
         objects.extend(pod_network::objects(cfg).map_err(|e| render_err("pod network", e))?);
     }
-    Ok(Plan { steps: objects.into_iter().map(|object| Step::ApplyObject { object, create_only: false }).collect() })
+    Ok(Plan { steps: objects.into_iter().map(|object| Step::ApplyObject { object, mode: ApplyMode::Apply }).collect() })
 }

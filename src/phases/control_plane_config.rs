@@ -8,7 +8,7 @@ use time::format_description::well_known::Rfc3339;
 use super::{Ctx, PhaseError};
 use crate::cluster::objects;
 use crate::paths::HostPath;
-use crate::plan::{FileKind, Plan, Step, WaitTarget, WritePolicy};
+use crate::plan::{ApplyMode, FileKind, Plan, Step, WaitTarget, WritePolicy};
 use crate::token::BootstrapToken;
 
 /// Where kubeup keeps the default bootstrap token it generated, so that re-runs reuse it.
@@ -38,32 +38,24 @@ pub fn upload_config(ctx: &Ctx, only: Option<&str>) -> Result<Plan, PhaseError> 
     let [kubeadm, kubelet] = objects::config_maps(ctx.cfg, &kc_yaml).map_err(|e| render_err("kubeadm-config", e))?;
     let mut steps = Vec::new();
     if only.is_none_or(|o| o == "kubeadm") {
-        steps.push(Step::ApplyObject { object: objects::json(&kubeadm), create_only: false });
+        steps.push(Step::ApplyObject { object: objects::json(&kubeadm), mode: ApplyMode::Apply });
     }
     if only.is_none_or(|o| o == "kubelet") {
-        steps.push(Step::ApplyObject { object: objects::json(&kubelet), create_only: false });
+        steps.push(Step::ApplyObject { object: objects::json(&kubelet), mode: ApplyMode::Apply });
     }
     Ok(Plan { steps })
 }
 
-/// Where kubeup keeps the certificate key it generated, so that the join command it prints
-/// and a re-run agree.
-pub const CERT_KEY_FILE: &str = "/var/lib/kubeup/certificate-key";
-
-/// The certificate key: given, kept from an earlier run, or new (planned to be kept).
-fn certificate_key(ctx: &Ctx, plan: &mut Plan) -> Result<String, PhaseError> {
-    if let Some(k) = &ctx.cfg.certificate_key {
-        return Ok(k.clone());
-    }
-    let path = HostPath::new(CERT_KEY_FILE).map_err(|e| render_err(CERT_KEY_FILE, e.to_string()))?;
-    if let Some(text) = ctx.view.read_text(&path)? {
-        crate::pki::upload::parse_key(&text).map_err(|e| render_err(CERT_KEY_FILE, format!("{e}; move the file away to have a new key made")))?;
-        return Ok(text.trim().to_string());
-    }
-    let k = crate::pki::upload::generate_key().map_err(|e| render_err("certificate key", e.to_string()))?;
-    plan.steps.push(Step::EnsureDir { path: path.parent(), mode: 0o700 });
-    plan.write(path, format!("{k}\n"), 0o600, WritePolicy::CreateOnly, FileKind::PrivateKey);
-    Ok(k)
+/// The certificate key of this run: given with `--certificate-key`, or made fresh by the command
+/// for each `--upload-certs` run (as kubeadm does). It is never written to disk: it decrypts the
+/// cluster's CA keys for two hours.
+fn certificate_key(ctx: &Ctx) -> Result<String, PhaseError> {
+    ctx.cfg.certificate_key.clone().ok_or_else(|| {
+        render_err(
+            "certificate key",
+            "--upload-certs needs the key the certificates are encrypted with: pass --certificate-key (see `kubeup certs certificate-key`)",
+        )
+    })
 }
 
 /// `upload-certs` acts only with `--upload-certs`, as kubeadm's: the shared CAs and the
@@ -74,7 +66,7 @@ pub fn upload_certs(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> 
     if !ctx.cfg.upload_certs {
         return Ok(plan);
     }
-    let key_hex = certificate_key(ctx, &mut plan)?;
+    let key_hex = certificate_key(ctx)?;
     let key = crate::pki::upload::parse_key(&key_hex).map_err(|e| render_err("certificate key", e.to_string()))?;
     let mut encrypted = std::collections::BTreeMap::new();
     for (data_key, file, _) in crate::pki::upload::SHARED_FILES {
@@ -86,10 +78,10 @@ pub fn upload_certs(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> 
     }
     let owner = BootstrapToken::generate().map_err(|e| render_err("bootstrap token", e.to_string()))?;
     let expiration = (ctx.now + std::time::Duration::from_secs(2 * 3600)).format(&Rfc3339).map_err(|e| render_err("token expiration", e.to_string()))?;
-    plan.steps.push(Step::ApplyObject { object: objects::json(&objects::certs_owner_token(&owner, &expiration)), create_only: true });
+    plan.steps.push(Step::ApplyObject { object: objects::json(&objects::certs_owner_token(&owner, &expiration)), mode: ApplyMode::CreateIfAbsent });
     plan.steps.push(Step::ApplyOwned { object: objects::json(&objects::kubeadm_certs(encrypted)), owner: format!("bootstrap-token-{}", owner.id()) });
     for o in objects::kubeadm_certs_rbac() {
-        plan.steps.push(Step::ApplyObject { object: o, create_only: false });
+        plan.steps.push(Step::ApplyObject { object: o, mode: ApplyMode::Apply });
     }
     plan.steps.push(Step::Say {
         text: format!(
@@ -112,35 +104,75 @@ pub fn mark_control_plane(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseE
     })
 }
 
+/// A bootstrap token of this init and what is known of its life.
+#[derive(Debug, Clone)]
+pub struct InitToken {
+    /// The token.
+    pub token: BootstrapToken,
+    /// Its settings (ttl, usages, groups, description).
+    pub settings: crate::config::TokenSettings,
+    /// When it expires (RFC 3339), `None` for never. For a generated token this is fixed when it
+    /// is first generated and kept with it: a re-run never extends it.
+    pub expiration: Option<String>,
+    /// A generated token whose recorded expiration has passed: not created, signed or printed.
+    pub expired: bool,
+    /// Generated by kubeup (kept in [`TOKEN_FILE`]), as opposed to given in the configuration.
+    pub generated: bool,
+}
+
 /// The tokens of this init: the configured ones, else one default token. A token whose value
 /// is not given is generated once and kept in [`TOKEN_FILE`] (`-<n>` for the n-th configured
-/// one), so every phase of a run and every re-run use the same token instead of minting more.
-pub fn tokens(ctx: &Ctx, plan: &mut Plan) -> Result<Vec<(BootstrapToken, crate::config::TokenSettings)>, PhaseError> {
+/// one) with its expiration, so every phase of a run and every re-run use the same token
+/// instead of minting more, and none outlives the TTL it was made with.
+pub fn tokens(ctx: &Ctx, plan: &mut Plan) -> Result<Vec<InitToken>, PhaseError> {
     let default = crate::config::TokenSettings { token: None, description: None, ttl: None, usages: vec![], groups: vec![] };
     let configured = if ctx.cfg.bootstrap_tokens.is_empty() { vec![default] } else { ctx.cfg.bootstrap_tokens.clone() };
     configured
         .into_iter()
         .enumerate()
         .map(|(i, t)| {
-            let token = match &t.token {
-                Some(tok) => tok.clone(),
-                None => persisted_token(ctx, plan, &if i == 0 { TOKEN_FILE.to_string() } else { format!("{TOKEN_FILE}-{i}") })?,
-            };
-            Ok((token, t))
+            let ttl = t.ttl.map(|d| d.0).unwrap_or(std::time::Duration::from_secs(24 * 3600));
+            let fresh_expiration =
+                (!ttl.is_zero()).then(|| (ctx.now + ttl).format(&Rfc3339)).transpose().map_err(|e| render_err("token expiration", e.to_string()))?;
+            match &t.token {
+                Some(tok) => Ok(InitToken { token: tok.clone(), settings: t.clone(), expiration: fresh_expiration, expired: false, generated: false }),
+                None => {
+                    let file = if i == 0 { TOKEN_FILE.to_string() } else { format!("{TOKEN_FILE}-{i}") };
+                    let (token, expiration) = persisted_token(ctx, plan, &file, fresh_expiration)?;
+                    let expired = expiration.as_deref().and_then(|e| time::OffsetDateTime::parse(e, &Rfc3339).ok()).is_some_and(|e| e <= ctx.now);
+                    Ok(InitToken { token, settings: t, expiration, expired, generated: true })
+                }
+            }
         })
         .collect()
 }
 
-/// The token kept at `file`, or a new one planned to be written there.
-fn persisted_token(ctx: &Ctx, plan: &mut Plan, file: &str) -> Result<BootstrapToken, PhaseError> {
+/// The token kept at `file` with its expiration, or a new one (expiring at `fresh_expiration`)
+/// planned to be written there. The file holds the token, then `expires: <RFC 3339|never>`.
+fn persisted_token(ctx: &Ctx, plan: &mut Plan, file: &str, fresh_expiration: Option<String>) -> Result<(BootstrapToken, Option<String>), PhaseError> {
     let path = HostPath::new(file).map_err(|e| render_err(file, e.to_string()))?;
     if let Some(text) = ctx.view.read_text(&path)? {
-        return text.trim().parse().map_err(|e: crate::token::TokenFormatError| render_err(file, format!("{e}; move the file away to have a new token made")));
+        let mut lines = text.lines();
+        let token = lines
+            .next()
+            .unwrap_or("")
+            .trim()
+            .parse()
+            .map_err(|e: crate::token::TokenFormatError| render_err(file, format!("{e}; move the file away to have a new token made")))?;
+        let expiration = match lines.find_map(|l| l.strip_prefix("expires:")).map(str::trim) {
+            Some("never") => None,
+            Some(e) => Some(e.to_string()),
+            // Written by an earlier kubeup that did not keep the expiration: its TTL began when
+            // it was first made, so it is treated as expired rather than given a new day.
+            None => Some("1970-01-01T00:00:00Z".to_string()),
+        };
+        return Ok((token, expiration));
     }
     let t = BootstrapToken::generate().map_err(|e| render_err("bootstrap token", e.to_string()))?;
     plan.steps.push(Step::EnsureDir { path: path.parent(), mode: 0o700 });
-    plan.write(path, format!("{t}\n"), 0o600, WritePolicy::CreateOnly, FileKind::PrivateKey);
-    Ok(t)
+    let expires = fresh_expiration.clone().unwrap_or_else(|| "never".into());
+    plan.write(path, format!("{t}\nexpires: {expires}\n"), 0o600, WritePolicy::CreateOnly, FileKind::PrivateKey);
+    Ok((t, fresh_expiration))
 }
 
 fn ca_pem(ctx: &Ctx) -> Result<String, PhaseError> {
@@ -153,23 +185,35 @@ pub fn bootstrap_token(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseErro
     let mut plan = Plan::default();
     let tokens = tokens(ctx, &mut plan)?;
     let mut signing = Vec::new();
-    for (token, s) in &tokens {
-        let ttl = s.ttl.map(|d| d.0).unwrap_or(std::time::Duration::from_secs(24 * 3600));
-        let expiration = (!ttl.is_zero()).then(|| (ctx.now + ttl).format(&Rfc3339)).transpose().map_err(|e| render_err("token expiration", e.to_string()))?;
+    for t in &tokens {
+        if t.expired {
+            plan.steps.push(Step::Say {
+                text: format!(
+                    "[bootstrap-token] the token {} kubeup generated expired at {}; it is not created again: make a new one with `kubeup token create --print-join-command`",
+                    t.token.id(),
+                    t.expiration.as_deref().unwrap_or("?")
+                ),
+                secret: false,
+            });
+            continue;
+        }
+        let s = &t.settings;
         let groups = if s.groups.is_empty() { vec![objects::DEFAULT_NODE_TOKEN_GROUP.to_string()] } else { s.groups.clone() };
         let description = s.description.clone().unwrap_or_else(|| "The default bootstrap token generated by 'kubeup init'.".into());
-        let mut secret = objects::bootstrap_token_secret(token, expiration.as_deref(), &description, &groups);
+        let mut secret = objects::bootstrap_token_secret(&t.token, t.expiration.as_deref(), &description, &groups);
         objects::restrict_usages(&mut secret, &s.usages);
-        plan.steps.push(Step::ApplyObject { object: objects::json(&secret), create_only: true });
+        // A generated token is created once: deleted or expired, a re-run does not revive it.
+        let mode = if t.generated { ApplyMode::CreateOnce } else { ApplyMode::CreateIfAbsent };
+        plan.steps.push(Step::ApplyObject { object: objects::json(&secret), mode });
         if s.usages.is_empty() || s.usages.iter().any(|u| u == "signing") {
-            signing.push(token);
+            signing.push(&t.token);
         }
     }
     for o in objects::bootstrap_rbac(ctx.cfg) {
-        plan.steps.push(Step::ApplyObject { object: o, create_only: false });
+        plan.steps.push(Step::ApplyObject { object: o, mode: ApplyMode::Apply });
     }
     let kubeconfig = objects::cluster_info_kubeconfig(&ctx.cfg.cluster_endpoint().url(), &ca_pem(ctx)?).map_err(|e| render_err("cluster-info", e))?;
-    plan.steps.push(Step::ApplyObject { object: objects::json(&objects::cluster_info(&kubeconfig, &signing)), create_only: false });
+    plan.steps.push(Step::ApplyObject { object: objects::json(&objects::cluster_info(&kubeconfig, &signing)), mode: ApplyMode::Apply });
     Ok(plan)
 }
 
@@ -188,13 +232,20 @@ pub fn show_join_command(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseEr
         Ok(std::net::IpAddr::V6(_)) => format!("[{}]:{}", ep.host, ep.port),
         _ => format!("{}:{}", ep.host, ep.port),
     };
-    let token = &tokens[0].0;
+    let Some(live) = tokens.iter().find(|t| !t.expired) else {
+        plan.steps.push(Step::Say {
+            text: "The bootstrap token kubeup generated has expired. To join a node, make a new token and its join command on this node:\n\n  kubeup token create --print-join-command\n".into(),
+            secret: false,
+        });
+        return Ok(plan);
+    };
+    let token = &live.token;
     let line = format!(
         "docker run --rm --privileged --net=host --pid=host -v /:/host -v /var/run/docker.sock:/var/run/docker.sock kubeup join {endpoint} --token {token} --discovery-token-ca-cert-hash {hash}"
     );
     let mut text = String::new();
     if ctx.cfg.upload_certs {
-        let key = certificate_key(ctx, &mut plan)?;
+        let key = ctx.cfg.certificate_key.as_deref().unwrap_or("<the key printed by upload-certs>");
         text.push_str(&format!("To join another control-plane node, run on it (the certificate key expires with the uploaded certificates in 2 hours):\n\n  {line} --control-plane --certificate-key {key}\n\n"));
     }
     text.push_str(&format!("To join a worker node, run on it:\n\n  {line}\n"));

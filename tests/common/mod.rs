@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod apiserver;
+pub mod hostile;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -133,4 +134,10 @@ pub fn api_init(root: &Path, port: u16, version: &str, extra: &[&str]) -> Run {
     c.args(["--skip-phases", "preflight,prepare-host,kubelet-start,wait-control-plane", "--pod-network", "bridge", "--kubeup-image", "kubeup:test"]);
     c.args(extra);
     Run::from(c.output().unwrap())
+}
+
+/// The default bootstrap token kubeup keeps for `root` (the file's first line).
+pub fn kept_token(root: &Path, file: &str) -> String {
+    let text = std::fs::read_to_string(host(root, file)).unwrap();
+    text.lines().next().unwrap().trim().to_string()
 }
