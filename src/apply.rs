@@ -56,7 +56,7 @@ pub struct Applier<'a> {
 impl<'a> Applier<'a> {
     /// A new transaction on `root`.
     pub fn new(root: &'a HostRoot) -> Self {
-        let fail_after = std::env::var("KUBEUP_FAULT_AFTER_WRITES").ok().and_then(|v| v.parse().ok());
+        let fail_after = crate::test_hook!("KUBEUP_FAULT_AFTER_WRITES").and_then(|v| v.parse().ok());
         Applier { root, journal: Vec::new(), changes: Changes::default(), fail_after, writes: 0, created_files: Vec::new(), created_dirs: Vec::new() }
     }
 

@@ -111,18 +111,26 @@ pub async fn init(flags: &InitFlags, selection: Selection) -> u8 {
         Ok(f) => f,
         Err(e) => return error(exit::USAGE, &e.to_string()),
     };
-    let cfg = match config::resolve(file, &flags.settings(), &env.facts.defaults) {
+    let mut cfg = match config::resolve(file, &flags.settings(), &env.facts.defaults) {
         Ok(c) => c,
         Err(e) => return error(exit::USAGE, &e.to_string()),
     };
+    // A fresh certificate key for each upload unless the user gave one (kubeadm); never stored.
+    let uploads = matches!(&selection, Selection::All) || matches!(&selection, Selection::One(p, _) if p == "upload-certs");
+    if cfg.upload_certs && cfg.certificate_key.is_none() && uploads {
+        match crate::pki::upload::generate_key() {
+            Ok(k) => cfg.certificate_key = Some(k),
+            Err(e) => return error(exit::FAILED, &e.to_string()),
+        }
+    }
     let options = Options { host_fixes: !flags.no_host_fixes, host_prefix: env.mapping.prefix.clone(), container_prefix: flags.host.container_prefix.clone() };
     tracing::info!(version = %cfg.version, node = %cfg.node_name, address = %cfg.advertise_address, "kubeup init");
     if let (Some(bundle_file), false) = (&flags.image_bundle, flags.dry_run) {
-        if let Err(e) = load_bundle(&env, &cfg, bundle_file).await {
+        if let Err(e) = load_bundle(&env, &cfg, bundle_file, flags.image_bundle_sha256.as_deref()).await {
             return error(exit::FAILED, &e);
         }
     }
-    if !flags.dry_run && std::env::var_os("KUBEUP_SKIP_EFFECTS").is_none() && cfg.pod_network == config::PodNetwork::Bridge {
+    if !flags.dry_run && crate::test_hook!("KUBEUP_SKIP_EFFECTS").is_none() && cfg.pod_network == config::PodNetwork::Bridge {
         // The bridge agent runs from kubeup's own image, which Docker has (it runs this
         // installer) but the CRI runtime may not, and no registry may serve it.
         // Not fatal: the image may be served by a registry after all; if not, the agent's
@@ -144,10 +152,10 @@ pub async fn init(flags: &InitFlags, selection: Selection) -> u8 {
         }
     };
     let mut notes = Vec::new();
-    if std::env::var_os("KUBEUP_SKIP_EFFECTS").is_some() && !flags.dry_run {
+    if crate::test_hook!("KUBEUP_SKIP_EFFECTS").is_some() && !flags.dry_run {
         // Test hook for tests of the file layer on a scratch root: no host command, no container.
         if report.plans.iter().any(|p| p.plan.steps.iter().any(|s| matches!(s, Step::RunContainer(_) | Step::HostCommand { .. }))) {
-            report.stop = Some(Stop { phase: "kubelet-start".into(), reason: "KUBEUP_SKIP_EFFECTS is set: host commands and containers were not run".into() });
+            report.stop = Some(Stop { phase: "kubelet-start".into(), reason: "a test hook skipped the host commands and containers".into() });
         }
     } else if !flags.dry_run && report.preflight_errors.is_empty() {
         let kubelet_name = format!("{}-{}", flags.host.container_prefix, crate::kubelet::container::KUBELET_CONTAINER_SUFFIX);
@@ -162,10 +170,10 @@ pub async fn init(flags: &InitFlags, selection: Selection) -> u8 {
 /// `--image-bundle`: into Docker (the kubelet container's image) and into the CRI runtime (the
 /// pods' images), with how long each took. The bundle is checked completely first; then both
 /// loads run at once (they read the same file and write to different stores).
-pub(crate) async fn load_bundle(env: &Env, cfg: &config::Config, bundle_file: &Path) -> Result<(), String> {
+pub(crate) async fn load_bundle(env: &Env, cfg: &config::Config, bundle_file: &Path, sha256: Option<&str>) -> Result<(), String> {
     let Some(rt) = &env.docker else { return Err("--image-bundle needs Docker, which is not reachable".into()) };
     let started = Instant::now();
-    let tags = bundle::verify(bundle_file).map_err(|e| e.to_string())?;
+    let tags = bundle::verify_with(bundle_file, sha256, bundle::BundleLimits::default()).map_err(|e| e.to_string())?;
     let (root, mapping, exec, sock, file) = (env.root.clone(), env.mapping.clone(), env.exec.clone(), cfg.cri_socket.clone(), bundle_file.to_path_buf());
     let import = std::thread::spawn(move || import_into_cri(&root, &mapping, &exec, &sock, &file));
     let loaded = bundle::load_verified(rt, bundle_file, |line| tracing::info!("{line}")).await.map_err(|e| e.to_string());
@@ -195,7 +203,7 @@ fn import_into_cri(root: &HostRoot, mapping: &HostMapping, exec: &HostExec, cri_
     bundle::decompress_to(bundle_file, &real).map_err(|e| e.to_string())?;
     let host_tar = mapping.source(staging.as_str());
     let host_sock = mapping.source(sock);
-    let out = exec.run(&format!("ctr --address '{host_sock}' -n k8s.io images import '{host_tar}'"));
+    let out = exec.run_timeout(&["ctr", "--address", &host_sock, "-n", "k8s.io", "images", "import", &host_tar], std::time::Duration::from_secs(900));
     let _ = std::fs::remove_file(&real);
     match out {
         Ok(o) if o.code == 0 => Ok(Some(format!(
@@ -216,7 +224,7 @@ pub(crate) async fn copy_image_into_cri(env: &Env, cfg: &config::Config, image: 
     }
     let host_sock = env.mapping.source(sock);
     let qualified = if image.contains('/') { image.to_string() } else { format!("docker.io/library/{image}") };
-    let check = env.exec.run(&format!("ctr --address '{host_sock}' -n k8s.io images ls -q 'name=={qualified}'"));
+    let check = env.exec.run(&["ctr", "--address", &host_sock, "-n", "k8s.io", "images", "ls", "-q", &format!("name=={qualified}")]);
     if matches!(&check, Ok(o) if o.code == 0 && !o.output.trim().is_empty()) {
         return Ok(());
     }
@@ -231,7 +239,10 @@ pub(crate) async fn copy_image_into_cri(env: &Env, cfg: &config::Config, image: 
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot stage {image} in {}: {e}", dir.display()))?;
     }
     bundle::save_tar(rt, &[image.to_string()], &real).await.map_err(|e| e.to_string())?;
-    let out = env.exec.run(&format!("ctr --address '{host_sock}' -n k8s.io images import '{}'", env.mapping.source(staging.as_str())));
+    let out = env.exec.run_timeout(
+        &["ctr", "--address", &host_sock, "-n", "k8s.io", "images", "import", &env.mapping.source(staging.as_str())],
+        std::time::Duration::from_secs(600),
+    );
     let _ = std::fs::remove_file(&real);
     match out {
         Ok(o) if o.code == 0 => {
@@ -349,15 +360,31 @@ pub(crate) async fn run_effects(
                     let took = probe.wait(*target, std::time::Duration::from_secs(*timeout_secs)).await.map_err(|d| format!("[{}] {d}", p.phase))?;
                     notes.push(format!("[{}] {} after {:.1} s", p.phase, target.describe(), took.as_secs_f64()));
                 }
-                Step::ApplyObject { object, create_only } => {
+                Step::ApplyObject { object, mode } => {
                     if !binding_checked {
                         binding_checked = true;
                         if let Some(n) = ensure_admin_binding(env).await.map_err(|e| format!("[{}] {e}", p.phase))? {
                             notes.push(format!("[{}] {n}", p.phase));
                         }
                     }
+                    let reference = plan::object_ref(object);
+                    let mut record = None;
+                    if *mode == plan::ApplyMode::CreateOnce {
+                        let r = InstallRecord::load(&env.root).map_err(|e| e.to_string())?;
+                        if r.objects_created_once.contains(&reference) {
+                            *applied.entry("kept (made by an earlier run; never made again)").or_default() += 1;
+                            continue;
+                        }
+                        record = Some(r);
+                    }
                     let client = admin_client(env, &mut admin).await?;
-                    let outcome = crate::cluster::client::apply(&client, object, *create_only).await.map_err(|e| format!("[{}] {e}", p.phase))?;
+                    let create_only = *mode != plan::ApplyMode::Apply;
+                    let outcome = crate::cluster::client::apply(&client, object, create_only).await.map_err(|e| format!("[{}] {e}", p.phase))?;
+                    if let Some(mut r) = record {
+                        // Remembered whether this run created it or found it: never re-created.
+                        r.objects_created_once.insert(reference);
+                        r.save(&env.root).map_err(|e| e.to_string())?;
+                    }
                     let key = match outcome {
                         crate::cluster::client::Applied::Created => "created",
                         crate::cluster::client::Applied::Updated => "updated",
@@ -402,25 +429,19 @@ pub(crate) async fn run_effects(
                     }
                 }
 
-                Step::HostCommand { summary, script } => {
+                Step::HostCommand { summary, action } => {
                     if !said_exec {
                         notes.push(format!("[{}] {}", p.phase, env.exec.describe()));
                         said_exec = true;
                     }
-                    let out = env.exec.run(script).map_err(|e| format!("[{}] {summary}: cannot run on the host: {e}", p.phase))?;
-                    if out.code != 0 {
-                        return Err(format!("[{}] {summary} failed on the host (exit {}): {}", p.phase, out.code, out.output));
-                    }
-                    notes.push(format!("[{}] {summary}: done", p.phase));
+                    let done = crate::host::actions::apply(&env.exec, action).map_err(|e| format!("[{}] {summary}: {e}", p.phase))?;
+                    notes.push(format!("[{}] {done}", p.phase));
                 }
                 Step::RunContainer(spec) => {
                     if env.facts.systemd {
                         // systemd is the only supervisor: it runs `docker run --rm` from the unit.
-                        let script = format!("systemctl daemon-reload && systemctl enable {0} && systemctl restart {0}", "kubeup-kubelet.service");
-                        let out = env.exec.run(&script).map_err(|e| format!("[{}] systemctl: {e}", p.phase))?;
-                        if out.code != 0 {
-                            return Err(format!("[{}] enabling kubeup-kubelet.service failed: {}", p.phase, out.output));
-                        }
+                        let unit = crate::plan::HostAction::EnableUnit { unit: "kubeup-kubelet.service".into(), restart: true };
+                        crate::host::actions::apply(&env.exec, &unit).map_err(|e| format!("[{}] {e}", p.phase))?;
                         notes.push(format!("[{}] kubeup-kubelet.service enabled and (re)started; systemd supervises the kubelet container", p.phase));
                     } else {
                         let rt = env.docker.as_ref().ok_or_else(|| format!("[{}] Docker is not reachable, so the kubelet container cannot start", p.phase))?;
@@ -430,7 +451,7 @@ pub(crate) async fn run_effects(
                         if record.containers.insert(spec.name.clone()) {
                             record.save(&env.root).map_err(|e| e.to_string())?;
                         }
-                        if std::env::var("KUBEUP_FAULT_AFTER_PHASE").as_deref() == Ok("kubelet-start/container") {
+                        if crate::test_hook!("KUBEUP_FAULT_AFTER_PHASE").as_deref() == Some("kubelet-start/container") {
                             // Test hook: die like `kill -9` right after the container started.
                             std::process::exit(137);
                         }
@@ -536,6 +557,9 @@ pub async fn reset(flags: &ResetFlags) -> u8 {
         etcd_data_dir: flags.etcd_data_dir.clone(),
         host_prefix: env.mapping.prefix.clone(),
     };
+    if let Err(e) = crate::reset::check_dirs(&opts) {
+        return error(exit::USAGE, &format!("{e}\nnothing was changed"));
+    }
     let plan = match crate::reset::plan(&env.root, env.docker.as_ref(), &host_mountinfo, &opts).await {
         Ok(p) => p,
         Err(e) => return error(exit::FAILED, &e.to_string()),
@@ -590,7 +614,7 @@ pub async fn reset(flags: &ResetFlags) -> u8 {
     if let Some(n) = leave_etcd(&env, &flags.cert_dir).await {
         say(&format!("[reset] {n}\n"));
     }
-    let (failed, notices) = crate::reset::execute(&plan, &env.root, env.docker.as_ref(), &env.exec).await;
+    let (failed, notices) = crate::reset::execute(&plan, &env.root, env.docker.as_ref(), &env.exec, &opts).await;
     if flags.output == Output::Text {
         show(&plan, "removed:");
     }

@@ -30,6 +30,7 @@ pub mod plan;
 pub mod record;
 pub mod reset;
 pub mod runtime;
+pub mod test_hooks;
 pub mod token;
 pub mod version;
 pub mod workflow;

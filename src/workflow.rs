@@ -217,7 +217,7 @@ fn apply_plans(root: &HostRoot, plans: &[PhasePlan]) -> Result<Changes, Workflow
     let mut record = InstallRecord::load(root).map_err(|source| WorkflowError::Apply { phase: "install record".into(), source, rollback_failures: vec![] })?;
     record.add_created(&[], &lock.created_dirs(root));
     let mut applier = Applier::new(root);
-    let fault_after_phase = std::env::var("KUBEUP_FAULT_AFTER_PHASE").ok();
+    let fault_after_phase = crate::test_hook!("KUBEUP_FAULT_AFTER_PHASE");
     for p in plans {
         let result = p.plan.steps.iter().try_for_each(|step| applier.apply(step)).and_then(|()| {
             let (files, dirs) = applier.take_created();

@@ -141,7 +141,7 @@ pub fn port_free(port: u16) -> bool {
 
 /// `/proc`, or the directory named by `KUBEUP_PROC_DIR` (tests give a fake one).
 pub fn proc_dir() -> PathBuf {
-    std::env::var_os("KUBEUP_PROC_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/proc"))
+    crate::test_hook!("KUBEUP_PROC_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/proc"))
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ pub fn render(ctx: &Ctx, only: Option<&str>) -> Result<Plan, PhaseError> {
     let cert_dir = HostPath::new(ctx.cfg.cert_dir.clone()).map_err(|e| PhaseError::Render { what: "certificatesDir".into(), reason: e.to_string() })?;
     plan.steps.push(Step::EnsureDir { path: cert_dir, mode: 0o755 });
     let mut leaves = certlist::leaves(ctx.cfg);
-    if std::env::var_os("KUBEUP_FAULT_APISERVER_SAN").is_some() {
+    if crate::test_hook!("KUBEUP_FAULT_APISERVER_SAN").is_some() {
         // Test hook: a deliberately broken kubeup (the API server's certificate lacks the node's
         // address), to prove that the e2e harness fails with a diagnosis.
         let adv = crate::pki::San::Ip(ctx.cfg.advertise_address);
