@@ -1,0 +1,95 @@
+//! The printed plans of `init --dry-run` and `join --dry-run` on the README's defaults, pinned as
+//! golden files: a refactoring of how plans are executed must not change what they say. Only
+//! what is random by nature is normalised (key and certificate sizes, token ids, CA hashes,
+//! ports and scratch paths). Regenerate with `UPDATE_GOLDEN=1 cargo test --test dry_run_plans`.
+
+mod common;
+use common::*;
+use std::path::PathBuf;
+
+fn normalise(text: &str, scratch: &[&str]) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut l = line.to_string();
+        for s in scratch {
+            l = l.replace(s, "<scratch>");
+        }
+        // Sizes of keys, certificates and files that embed them vary by a byte or two.
+        if l.contains(" bytes, ") && (l.contains(".crt") || l.contains(".key") || l.contains(".pub") || l.contains("redacted")) {
+            if let (Some(a), Some(b)) = (l.find(", "), l.find(" bytes, ")) {
+                l = format!("{}, N{}", &l[..a], &l[b..]);
+            }
+        }
+        l = replace_after(&l, "bootstrap-token-", 6, "XXXXXX");
+        l = replace_after(&l, "sha256:", 64, "<hash>");
+        l = replace_after(&l, "127.0.0.1:", 5, "<port>");
+        // Preflight's findings describe this machine (swap, free ports), not the plan.
+        if l.starts_with("[init] took ") || l.starts_with("[join] took ") || l.contains(" ms)") || l.starts_with("[preflight]") {
+            continue;
+        }
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
+}
+
+/// Replace the `n` characters after each `marker` (ports may be shorter: digits only).
+fn replace_after(l: &str, marker: &str, n: usize, with: &str) -> String {
+    let mut out = String::new();
+    let mut rest = l;
+    while let Some(i) = rest.find(marker) {
+        out.push_str(&rest[..i + marker.len()]);
+        let tail = &rest[i + marker.len()..];
+        let take = tail.char_indices().take(n).take_while(|(_, c)| c.is_ascii_alphanumeric()).count();
+        out.push_str(with);
+        rest = &tail[take..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    if expected != actual {
+        let diff: Vec<String> =
+            expected.lines().zip(actual.lines()).enumerate().filter(|(_, (a, b))| a != b).take(5).map(|(i, (a, b))| format!("line {}:\n  golden: {a}\n  now:    {b}", i + 1)).collect();
+        panic!("{name} differs ({} vs {} lines):\n{}\n(UPDATE_GOLDEN=1 to accept)", expected.lines().count(), actual.lines().count(), diff.join("\n"));
+    }
+}
+
+#[test]
+fn the_init_plan_on_the_readme_defaults_is_unchanged() {
+    let root = tempfile::tempdir().unwrap();
+    let r = Run::from(
+        kubeup()
+            .args(["init", "--dry-run", "--host-root", root.path().to_str().unwrap(), "--node-name", "node-1", "--apiserver-advertise-address", "192.0.2.10"])
+            .args(["--host-pid", NO_SUCH_PID])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    golden("dry-run-init.txt", &normalise(&r.stdout, &[root.path().to_str().unwrap()]));
+}
+
+#[test]
+fn the_join_plan_is_unchanged() {
+    let (root, _server, port) = prepared("v1.37.2");
+    let r = api_init(root.path(), port, "v1.37.2", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let line = r.stdout.lines().find(|l| l.contains("kubeup join")).unwrap().to_string();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = |flag: &str| words[words.iter().position(|w| *w == flag).unwrap() + 1].to_string();
+    let node = tempfile::tempdir().unwrap();
+    let mut c = kubeup();
+    c.env("KUBEUP_DISCOVERY_INTERVAL_MS", "100");
+    c.args(["join", &format!("127.0.0.1:{port}"), "--token", &at("--token"), "--discovery-token-ca-cert-hash", &at("--discovery-token-ca-cert-hash")]);
+    c.args(["--dry-run", "--host-root", node.path().to_str().unwrap(), "--host-pid", NO_SUCH_PID, "--node-name", "worker-1", "--node-ip", "192.0.2.20"]);
+    let r = Run::from(c.output().unwrap());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    golden("dry-run-join.txt", &normalise(&r.stdout, &[node.path().to_str().unwrap(), root.path().to_str().unwrap()]));
+}
