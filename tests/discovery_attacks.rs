@@ -14,10 +14,29 @@ const TOKEN: &str = "abcdef.0123456789abcdef";
 
 /// The attacker answers cluster-info with `body` and 404 to everything else.
 fn attacker(serving: &Pki, body: String) -> Hostile {
-    Hostile::start(
+    attacker_with(serving, move |_| body.clone())
+}
+
+/// The attacker answers cluster-info with what `body` makes of its own server URLs
+/// (`https://127.0.0.1:<tls port>`, `http://127.0.0.1:<http port>`), as the real attack did:
+/// cluster-info names the attacker itself.
+fn attacker_with(serving: &Pki, body: impl Fn(&(String, String)) -> String + Send + Sync + 'static) -> Hostile {
+    let urls = Arc::new(std::sync::Mutex::new((String::new(), String::new())));
+    let u = urls.clone();
+    let h = Hostile::start(
         serving,
-        Arc::new(move |path: &str| if path == "/api/v1/namespaces/kube-public/configmaps/cluster-info" { (200, body.clone()) } else { (404, "{}".into()) }),
-    )
+        Arc::new(
+            move |path: &str| {
+                if path == "/api/v1/namespaces/kube-public/configmaps/cluster-info" {
+                    (200, body(&u.lock().unwrap()))
+                } else {
+                    (404, "{}".into())
+                }
+            },
+        ),
+    );
+    *urls.lock().unwrap() = (format!("https://127.0.0.1:{}", h.tls_port), format!("http://127.0.0.1:{}", h.http_port));
+    h
 }
 
 fn join(node: &std::path::Path, args: &[&str]) -> Run {
@@ -76,9 +95,8 @@ fn a_ca_blob_that_two_pem_readers_read_differently_is_refused() {
     // CA by one reader and trusted as the attacker's by the other.
     let (real, evil) = (pki("real-cluster-ca"), pki("attacker-ca"));
     let pin = openssl_pin(&real.ca_pem);
-    let server = "https://127.0.0.1:6443";
     let blob = format!("x {}{}", evil.ca_pem, real.ca_pem);
-    let h = attacker(&evil, cluster_info_body(&kubeconfig(server, &blob), TOKEN));
+    let h = attacker_with(&evil, move |(tls, _)| cluster_info_body(&kubeconfig(tls, &blob), TOKEN));
     refused(&h, &["--discovery-token-ca-cert-hash", &pin], "is not part of a PEM CERTIFICATE block");
 }
 
@@ -87,7 +105,7 @@ fn every_certificate_in_the_ca_bundle_must_be_pinned() {
     let (real, evil) = (pki("real-cluster-ca"), pki("attacker-ca"));
     let pin = openssl_pin(&real.ca_pem);
     for bundle in [format!("{}{}", real.ca_pem, evil.ca_pem), format!("{}{}", evil.ca_pem, real.ca_pem)] {
-        let h = attacker(&evil, cluster_info_body(&kubeconfig("https://127.0.0.1:6443", &bundle), TOKEN));
+        let h = attacker_with(&evil, move |(tls, _)| cluster_info_body(&kubeconfig(tls, &bundle), TOKEN));
         refused(&h, &["--discovery-token-ca-cert-hash", &pin], "attacker-ca");
     }
 }
