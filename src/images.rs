@@ -19,6 +19,6 @@ pub fn required(cfg: &Config) -> Vec<String> {
         format!("{}/{coredns_path}:{coredns_tag}", cfg.image_repository),
         cfg.kubelet_image.clone(),
     ];
-    v.extend(crate::cluster::pod_network::images(cfg));
+    v.extend(crate::objects::pod_network::images(cfg));
     v
 }

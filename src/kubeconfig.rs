@@ -6,7 +6,8 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use kube::config::{AuthInfo, Cluster, Context, Kubeconfig, NamedAuthInfo, NamedCluster, NamedContext};
+pub use kube::config::AuthInfo;
+use kube::config::{Cluster, Context, Kubeconfig, NamedAuthInfo, NamedCluster, NamedContext};
 
 use crate::config::{Config, Endpoint};
 use crate::pki::{Identity, Usage};
@@ -72,30 +73,92 @@ pub fn specs(cfg: &Config) -> Vec<KubeconfigSpec> {
     v
 }
 
-/// A kubeconfig with embedded CA and client certificate/key.
-pub fn with_client_cert(cluster: &str, server: &str, ca_pem: &str, user: &str, cert_pem: &str, key_pem: &str) -> Kubeconfig {
-    let auth = AuthInfo { client_certificate_data: Some(B64.encode(cert_pem)), client_key_data: Some(B64.encode(key_pem).into()), ..Default::default() };
-    build(cluster, server, ca_pem, user, auth)
+/// Where a kubeconfig's cluster CA comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Ca<'a> {
+    /// Embedded as `certificate-authority-data` (PEM).
+    Data(&'a str),
+    /// A file path (`certificate-authority`), as in-cluster kubeconfigs do.
+    File(&'a str),
 }
 
-fn build(cluster: &str, server: &str, ca_pem: &str, user: &str, auth: AuthInfo) -> Kubeconfig {
-    let context = format!("{user}@{cluster}");
-    Kubeconfig {
+/// The one kubeconfig builder: a cluster, optionally a user with its credentials, and the
+/// context joining them (`user@cluster`, or `context` when given). Every kubeconfig kubeup
+/// writes or publishes is made here.
+pub struct Parts<'a> {
+    /// Cluster name.
+    pub cluster: &'a str,
+    /// API server URL.
+    pub server: &'a str,
+    /// The cluster CA.
+    pub ca: Ca<'a>,
+    /// User name and credentials; `None` for a kubeconfig with no user (cluster-info).
+    pub user: Option<(&'a str, AuthInfo)>,
+    /// Context name (default `user@cluster`).
+    pub context: Option<&'a str>,
+    /// The context's namespace.
+    pub namespace: Option<&'a str>,
+}
+
+/// Build a kubeconfig from its parts.
+pub fn build(p: Parts) -> Kubeconfig {
+    let (certificate_authority_data, certificate_authority) = match p.ca {
+        Ca::Data(pem) => (Some(B64.encode(pem)), None),
+        Ca::File(path) => (None, Some(path.to_string())),
+    };
+    let mut kc = Kubeconfig {
         api_version: Some("v1".into()),
         kind: Some("Config".into()),
         clusters: vec![NamedCluster {
-            name: cluster.into(),
-            cluster: Some(Cluster { server: Some(server.into()), certificate_authority_data: Some(B64.encode(ca_pem)), ..Default::default() }),
+            name: p.cluster.into(),
+            cluster: Some(Cluster { server: Some(p.server.into()), certificate_authority_data, certificate_authority, ..Default::default() }),
             ..Default::default()
         }],
-        auth_infos: vec![NamedAuthInfo { name: user.into(), auth_info: Some(auth), ..Default::default() }],
-        contexts: vec![NamedContext {
-            name: context.clone(),
-            context: Some(Context { cluster: cluster.into(), user: Some(user.into()), ..Default::default() }),
-            ..Default::default()
-        }],
-        current_context: Some(context),
         ..Default::default()
+    };
+    if let Some((user, auth)) = p.user {
+        let context = p.context.map(str::to_string).unwrap_or_else(|| format!("{user}@{}", p.cluster));
+        kc.auth_infos = vec![NamedAuthInfo { name: user.into(), auth_info: Some(auth), ..Default::default() }];
+        kc.contexts = vec![NamedContext {
+            name: context.clone(),
+            context: Some(Context { cluster: p.cluster.into(), user: Some(user.into()), namespace: p.namespace.map(str::to_string), ..Default::default() }),
+            ..Default::default()
+        }];
+        kc.current_context = Some(context);
+    }
+    kc
+}
+
+/// A kubeconfig with embedded CA and client certificate/key.
+pub fn with_client_cert(cluster: &str, server: &str, ca_pem: &str, user: &str, cert_pem: &str, key_pem: &str) -> Kubeconfig {
+    let auth = AuthInfo { client_certificate_data: Some(B64.encode(cert_pem)), client_key_data: Some(B64.encode(key_pem).into()), ..Default::default() };
+    build(Parts { cluster, server, ca: Ca::Data(ca_pem), user: Some((user, auth)), context: None, namespace: None })
+}
+
+/// The kubelet's rotating client certificate and key, written by the kubelet itself.
+pub const KUBELET_CLIENT_CURRENT: &str = "/var/lib/kubelet/pki/kubelet-client-current.pem";
+
+/// kubeadm's kubelet-finalize as a transformation: kubelet.conf with its users pointing at
+/// [`KUBELET_CLIENT_CURRENT`] instead of an embedded certificate that would expire; `None` when
+/// it already does.
+pub fn point_at_rotating_cert(kubelet_conf: &str) -> Result<Option<String>, String> {
+    let mut kc = Kubeconfig::from_yaml(kubelet_conf).map_err(|e| format!("is not a kubeconfig: {e}"))?;
+    let mut changed = false;
+    for a in &mut kc.auth_infos {
+        if let Some(auth) = &mut a.auth_info {
+            if auth.client_certificate.as_deref() != Some(KUBELET_CLIENT_CURRENT) {
+                auth.client_certificate_data = None;
+                auth.client_key_data = None;
+                auth.client_certificate = Some(KUBELET_CLIENT_CURRENT.into());
+                auth.client_key = Some(KUBELET_CLIENT_CURRENT.into());
+                changed = true;
+            }
+        }
+    }
+    if changed {
+        to_yaml(&kc).map(Some)
+    } else {
+        Ok(None)
     }
 }
 

@@ -4,8 +4,8 @@
 mod common;
 use common::*;
 
-use kubeup::cluster::objects;
 use kubeup::config::{self, HostDefaults, Settings};
+use kubeup::objects::{self, cluster as cluster_objects, rbac};
 
 fn cfg(version: &str) -> config::Config {
     let file = config::parse_text(&format!("apiVersion: kubeup.io/v1alpha1\nkind: Configuration\nkubernetesVersion: {version}\n")).unwrap();
@@ -35,7 +35,7 @@ fn summary(o: &serde_json::Value) -> String {
 #[test]
 fn rbac_is_kubeadms_object_set() {
     let g = "Group:system:bootstrappers:kubeadm:default-node-token";
-    let got: Vec<String> = objects::bootstrap_rbac(&cfg("v1.33.1")).iter().map(summary).collect();
+    let got: Vec<String> = rbac::bootstrap_rbac(&cfg("v1.33.1")).iter().map(summary).collect();
     let want = vec![
         "ClusterRoleBinding kubeadm:cluster-admins -> cluster-admin [Group:kubeadm:cluster-admins]".to_string(),
         format!("ClusterRoleBinding kubeadm:kubelet-bootstrap -> system:node-bootstrapper [{g}]"),
@@ -52,10 +52,10 @@ fn rbac_is_kubeadms_object_set() {
     ];
     assert_eq!(got, want);
     // Before 1.24 the kubelet's ConfigMap and Role carry the minor; before 1.29 no cluster-admins binding.
-    let old: Vec<String> = objects::bootstrap_rbac(&cfg("v1.20.2")).iter().map(summary).collect();
+    let old: Vec<String> = rbac::bootstrap_rbac(&cfg("v1.20.2")).iter().map(summary).collect();
     assert!(old.iter().any(|s| s.starts_with("Role kubeadm:kubelet-config-1.20 ")));
     assert!(!old.iter().any(|s| s.contains("kubeadm:cluster-admins")));
-    let all = objects::bootstrap_rbac(&cfg("v1.20.2"));
+    let all = rbac::bootstrap_rbac(&cfg("v1.20.2"));
     let role = all.iter().find(|o| o["kind"] == "Role" && o["metadata"]["name"] == "kubeadm:kubelet-config-1.20").unwrap();
     assert_eq!(role["rules"][0]["resourceNames"], serde_json::json!(["kubelet-config-1.20"]));
 }
@@ -63,7 +63,7 @@ fn rbac_is_kubeadms_object_set() {
 #[test]
 fn token_secret_and_signed_cluster_info() {
     let token: kubeup::token::BootstrapToken = "abcdef.0123456789abcdef".parse().unwrap();
-    let s = objects::json(&objects::bootstrap_token_secret(&token, Some("2026-11-22T00:00:00Z"), "d", &[objects::DEFAULT_NODE_TOKEN_GROUP.into()]));
+    let s = objects::json(&cluster_objects::bootstrap_token_secret(&token, Some("2026-11-22T00:00:00Z"), "d", &[objects::DEFAULT_NODE_TOKEN_GROUP.into()]));
     assert_eq!(s["type"], "bootstrap.kubernetes.io/token");
     assert_eq!(s["metadata"]["name"], "bootstrap-token-abcdef");
     let keys: Vec<&str> = s["data"].as_object().unwrap().keys().map(String::as_str).collect();
@@ -71,8 +71,8 @@ fn token_secret_and_signed_cluster_info() {
         keys,
         ["auth-extra-groups", "description", "expiration", "token-id", "token-secret", "usage-bootstrap-authentication", "usage-bootstrap-signing"]
     );
-    let kc = objects::cluster_info_kubeconfig("https://192.0.2.10:6443", "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n").unwrap();
-    let ci = objects::json(&objects::cluster_info(&kc, &[&token]));
+    let kc = cluster_objects::cluster_info_kubeconfig("https://192.0.2.10:6443", "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n").unwrap();
+    let ci = objects::json(&cluster_objects::cluster_info(&kc, &[&token]));
     let sig = ci["data"]["jws-kubeconfig-abcdef"].as_str().unwrap();
     assert!(kubeup::jws::verify(ci["data"]["kubeconfig"].as_str().unwrap(), sig, "abcdef", "0123456789abcdef"));
     assert!(!kubeup::jws::verify(ci["data"]["kubeconfig"].as_str().unwrap(), sig, "abcdef", "0123456789abcdeX"));
@@ -81,7 +81,7 @@ fn token_secret_and_signed_cluster_info() {
 #[test]
 fn printed_join_command_pins_the_ca_as_openssl_computes_it() {
     let root = tempfile::tempdir().unwrap();
-    assert_eq!(init(root.path(), &[]).code, 4);
+    assert_eq!(init(root.path(), &[]).code, 0);
     let base = ["--host-root", root.path().to_str().unwrap(), "--node-name", "cp-1", "--apiserver-advertise-address", "127.0.0.1", "--host-pid", NO_SUCH_PID];
     let r = Run::from(kubeup().args(["init", "phase", "show-join-command"]).args(base).output().unwrap());
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -108,7 +108,7 @@ fn a_configured_token_without_a_value_is_made_once_and_reused() {
     let cfg = dir.path().join("kubeup.yaml");
     std::fs::write(&cfg, "apiVersion: kubeup.io/v1alpha1\nkind: Configuration\nbootstrapTokens:\n- ttl: 1h\n- ttl: 2h\n").unwrap();
     let c = cfg.to_str().unwrap();
-    assert_eq!(init(root.path(), &["--config", c]).code, 4);
+    assert_eq!(init(root.path(), &["--config", c]).code, 0);
     let first = kept_token(root.path(), "/var/lib/kubeup/bootstrap-token");
     let second = kept_token(root.path(), "/var/lib/kubeup/bootstrap-token-1");
     assert_ne!(first, second);

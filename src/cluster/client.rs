@@ -27,18 +27,7 @@ pub enum ClusterError {
     },
 }
 
-/// What applying did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
-    /// It did not exist.
-    Created,
-    /// It existed and changed.
-    Updated,
-    /// It existed and server-side apply changed nothing.
-    Unchanged,
-    /// It existed and was left as it is (create-only).
-    Kept,
-}
+pub use crate::plan::Applied;
 
 /// A client from kubeconfig text.
 pub async fn client_from_kubeconfig(text: &str, what: &str) -> Result<Client, ClusterError> {
@@ -172,6 +161,44 @@ fn content(o: &DynamicObject) -> serde_json::Value {
         o.remove("status");
     }
     v
+}
+
+/// Delete an object; whether it existed.
+pub async fn delete(client: &Client, obj: &serde_json::Value) -> Result<bool, ClusterError> {
+    let reference = crate::plan::object_ref(obj);
+    let (api, name) = api_for(client, obj).await?;
+    let dp = kube::api::DeleteParams::default();
+    match retry(&reference, Duration::from_secs(30), || api.delete(&name, &dp)).await {
+        Ok(_) => Ok(true),
+        Err(ClusterError::Api { reason, .. }) if reason.starts_with("HTTP 404") => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Sign `kube-public/cluster-info` for a token at once (instead of waiting for the
+/// controller-manager's bootstrapsigner).
+pub async fn sign_cluster_info(client: &Client, token: &crate::token::BootstrapToken) -> Result<(), ClusterError> {
+    let what = "ConfigMap kube-public/cluster-info";
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), "kube-public");
+    let ci = retry(what, Duration::from_secs(60), || cms.get("cluster-info")).await?;
+    let kc = ci
+        .data
+        .as_ref()
+        .and_then(|d| d.get("kubeconfig"))
+        .cloned()
+        .ok_or_else(|| ClusterError::Api { object: what.into(), reason: "has no kubeconfig".into() })?;
+    let sig = crate::jws::detached_signature(&kc, token.id(), token.secret());
+    let patch = serde_json::json!({ "data": { format!("jws-kubeconfig-{}", token.id()): sig } });
+    let (params, merge) = (PatchParams::default(), Patch::Merge(&patch));
+    retry(what, Duration::from_secs(60), || cms.patch("cluster-info", &params, &merge)).await?;
+    Ok(())
+}
+
+/// The bootstrap token Secrets of the cluster.
+pub async fn bootstrap_tokens(client: &Client) -> Result<Vec<k8s_openapi::api::core::v1::Secret>, ClusterError> {
+    let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), "kube-system");
+    let lp = kube::api::ListParams::default().fields("type=bootstrap.kubernetes.io/token");
+    Ok(retry("bootstrap tokens", Duration::from_secs(60), || api.list(&lp)).await?.items)
 }
 
 /// Server-side apply `obj` with an ownerReference to Secret kube-system/`owner` (which must exist).

@@ -14,7 +14,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams};
 
-use crate::cluster::pod_network::{bridge_conflist, BRIDGE_CONFLIST};
+use crate::objects::pod_network::{bridge_conflist, BRIDGE_CONFLIST};
 use netlink::{Netlink, Route};
 
 /// What the agent is told.
@@ -104,7 +104,7 @@ async fn sync(client: &kube::Client, nl: &mut Netlink, args: &AgentArgs) -> Resu
 /// Run the agent until SIGTERM (it is PID 1 of its container, which ignores SIGTERM unless
 /// handled).
 pub async fn run(args: AgentArgs) -> Result<(), String> {
-    let kubeconfig = crate::cluster::addons::in_cluster_kubeconfig(&args.apiserver)?;
+    let kubeconfig = crate::objects::kube_proxy::in_cluster_kubeconfig(&args.apiserver)?;
     let client = crate::cluster::client::client_from_kubeconfig(&kubeconfig, "the service account").await.map_err(|e| e.to_string())?;
     let mut nl = Netlink::open().map_err(|e| format!("cannot open a netlink socket (the agent needs NET_ADMIN in the host network): {e}"))?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;

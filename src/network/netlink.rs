@@ -9,7 +9,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use nix::sys::socket::{bind, recv, send, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType};
 
 /// `rtm_protocol` of kubeup's routes (unassigned in /etc/iproute2/rt_protos).
-pub const KUBEUP_PROTO: u8 = 0x4b;
+pub const KUBEUP_PROTO: u8 = crate::objects::pod_network::ROUTE_PROTO;
 
 const RTM_NEWROUTE: u16 = 24;
 const RTM_DELROUTE: u16 = 25;

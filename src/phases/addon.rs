@@ -2,7 +2,7 @@
 //! sub-phase, so that the node is Ready at the end of `init`).
 
 use super::{Ctx, PhaseError};
-use crate::cluster::{addons, pod_network};
+use crate::objects::{coredns, kube_proxy, pod_network};
 use crate::plan::{ApplyMode, Plan, Step};
 
 fn render_err(what: &str, reason: String) -> PhaseError {
@@ -14,10 +14,10 @@ pub fn render(ctx: &Ctx, only: Option<&str>) -> Result<Plan, PhaseError> {
     let cfg = ctx.cfg;
     let mut objects = Vec::new();
     if only.is_none_or(|o| o == "coredns") {
-        objects.extend(addons::coredns(cfg));
+        objects.extend(coredns::coredns(cfg));
     }
     if only.is_none_or(|o| o == "kube-proxy") {
-        objects.extend(addons::kube_proxy(cfg).map_err(|e| render_err("kube-proxy", e))?);
+        objects.extend(kube_proxy::kube_proxy(cfg).map_err(|e| render_err("kube-proxy", e))?);
     }
     if only.is_none_or(|o| o == "pod-network") {
         objects.extend(pod_network::objects(cfg).map_err(|e| render_err("pod network", e))?);

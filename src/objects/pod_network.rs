@@ -11,8 +11,9 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use serde_json::Value;
 
-use super::addons::{cluster_role_binding, daemon_set, field_env, host_path, meta, mount, rule, sa_subject};
-use super::objects::json;
+use super::rbac::{cluster_role_binding, rule, sa_subject};
+use super::workloads::{daemon_set, field_env, host_path, linux, mount};
+use super::{json, meta};
 use crate::config::{Config, PodNetwork};
 
 /// flannel's images (flannel v0.26, the release current with Kubernetes 1.3x).
@@ -23,6 +24,11 @@ pub const FLANNEL_CNI_PLUGIN_IMAGE: &str = "ghcr.io/flannel-io/flannel-cni-plugi
 pub const BRIDGE_NAME: &str = "kubeup-network";
 /// The CNI config file the bridge agent writes on each node.
 pub const BRIDGE_CONFLIST: &str = "10-kubeup-bridge.conflist";
+/// The bridge the bridge network's CNI config names.
+pub const BRIDGE_DEVICE: &str = "kubeup0";
+/// The routing protocol number the bridge agent marks its routes with, so that only kubeup's
+/// own routes are ever changed or flushed.
+pub const ROUTE_PROTO: u8 = 0x4b;
 
 /// The images a pod network needs on every node.
 pub fn images(cfg: &Config) -> Vec<String> {
@@ -168,7 +174,7 @@ pub fn bridge(cfg: &Config) -> Vec<Value> {
         host_network: Some(true),
         priority_class_name: Some("system-node-critical".into()),
         service_account_name: Some(BRIDGE_NAME.into()),
-        node_selector: Some(super::addons::labels(&[("kubernetes.io/os", "linux")])),
+        node_selector: linux(),
         tolerations: Some(vec![Toleration { operator: Some("Exists".into()), ..Default::default() }]),
         volumes: Some(vec![host_path("cni", "/etc/cni/net.d", Some("DirectoryOrCreate"))]),
         ..Default::default()
@@ -193,7 +199,7 @@ pub fn bridge_conflist(pod_cidr: &str) -> String {
         "plugins": [
             {
                 "type": "bridge",
-                "bridge": "kubeup0",
+                "bridge": BRIDGE_DEVICE,
                 "isGateway": true,
                 "ipMasq": true,
                 "hairpinMode": true,
