@@ -1,4 +1,4 @@
-//! The install record: what kubeup created on this host (files, directories, containers, host
+//! The install record (pure data; the executor keeps it): what kubeup created on this host (files, directories, containers, host
 //! fixes), kept at `/var/lib/kubeup/install-record.json` and updated after every phase, so
 //! `kubeup reset` removes exactly that and nothing a user or another tool put there.
 
@@ -6,8 +6,6 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::host::fs::atomic_write;
-use crate::host::{HostError, HostRoot};
 use crate::paths::HostPath;
 
 /// Where the record lives.
@@ -33,23 +31,9 @@ pub struct InstallRecord {
 }
 
 impl InstallRecord {
-    /// Read the record (empty if absent).
-    pub fn load(root: &HostRoot) -> Result<InstallRecord, HostError> {
-        let path = crate::paths::known(RECORD_PATH);
-        match root.read(&path)? {
-            None => Ok(InstallRecord::default()),
-            Some(b) => serde_json::from_slice(&b).map_err(|e| HostError::Conflict { path, reason: format!("install record is corrupt ({e}); move it away") }),
-        }
-    }
-
-    /// Write it atomically (creating the state directory).
-    pub fn save(&self, root: &HostRoot) -> Result<(), HostError> {
-        let dir = crate::paths::known(STATE_DIR);
-        let real_dir = root.resolve(&dir)?;
-        std::fs::create_dir_all(&real_dir).map_err(|source| HostError::Io { op: "create directory", path: dir.clone(), source })?;
-        let path = crate::paths::known(RECORD_PATH);
-        let bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
-        atomic_write(&root.resolve(&path)?, &bytes, 0o600).map_err(|source| HostError::Io { op: "write", path, source })
+    /// Parse a record's bytes.
+    pub fn parse(bytes: &[u8]) -> Result<InstallRecord, String> {
+        serde_json::from_slice(bytes).map_err(|e| format!("install record {RECORD_PATH} is corrupt ({e}); move it away"))
     }
 
     /// Add created paths.

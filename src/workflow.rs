@@ -1,57 +1,47 @@
-//! The phase runner: renders the selected phases in order (each seeing the files the earlier
-//! ones planned), stops before the first phase this version cannot run, then either prints
-//! the plans (`--dry-run`) or applies all file steps as one transaction.
+//! The phase runner: selects the phases of a run (`init`, `init phase X [child]`,
+//! `--skip-phases`, `join`) and renders them in order, each seeing the files the earlier ones
+//! planned. Everything is rendered before anything is executed, so a bad input or a mismatching
+//! existing certificate leaves the host exactly as it was; the executor (`apply`) then carries
+//! the plans out, or `--dry-run` prints them.
 //!
-//! All rendering happens before the first write, so a bad input or a mismatching existing
-//! certificate leaves the host exactly as it was; an apply error rolls the run back.
-
-use std::time::Instant;
+//! Pure.
 
 use time::OffsetDateTime;
 
-use crate::apply::{Applier, Changes};
 use crate::config::Config;
-use crate::host::lock::HostLock;
-use crate::host::observe::HostFacts;
-use crate::host::{HostError, HostRoot};
-use crate::paths;
-use crate::phases::{self, Ctx, PhaseError, View};
-use crate::plan::{FileKind, FileSpec, WritePolicy};
+use crate::facts::HostFacts;
+use crate::phases::{self, Ctx, HostFiles, PhaseError, View};
 use crate::plan::{Overlay, PhasePlan, Severity, Step};
-use crate::record::{InstallRecord, RECORD_PATH};
 
 /// Which phases to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selection {
-    /// All of `init` (minus skipped phases).
+    /// All of them (minus skipped phases).
     All,
     /// One phase, optionally one child (`certs`, `apiserver`).
     One(String, Option<String>),
 }
 
-/// Why a run ended early without an error.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Stop {
-    /// The phase that was not run.
-    pub phase: String,
-    /// Why.
-    pub reason: String,
+impl Selection {
+    /// Whether the run includes the phase `name`.
+    pub fn includes(&self, name: &str) -> bool {
+        match self {
+            Selection::All => true,
+            Selection::One(p, _) => p == name,
+        }
+    }
 }
 
-/// The result of a run.
+/// The rendered plans of a run.
 #[derive(Debug)]
-pub struct Report {
-    /// Plans of the rendered phases.
+pub struct Rendered {
+    /// Plans of the rendered phases, in order.
     pub plans: Vec<PhasePlan>,
-    /// What changed on the host (zero for a dry run).
-    pub changes: Changes,
-    /// Where the run stopped, if it did not complete.
-    pub stop: Option<Stop>,
     /// Preflight errors (a dry run reports them instead of stopping).
     pub preflight_errors: Vec<String>,
 }
 
-/// Errors of a run.
+/// Why a run could not be rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {
     /// Unknown phase name.
@@ -67,9 +57,6 @@ pub enum WorkflowError {
         /// The valid children.
         children: String,
     },
-    /// A phase run explicitly that this version cannot run.
-    #[error("phase {0} is not implemented in this version of kubeup")]
-    NotImplemented(String),
     /// Preflight found errors (the warnings are shown with them).
     #[error("{}[preflight] some fatal errors occurred:\n{}\nfix them, or make a check non-fatal with --ignore-preflight-errors=<name>[,…] (or all)", warnings_block(.1), .0.join("\n"))]
     Preflight(Vec<String>, Vec<String>),
@@ -82,70 +69,40 @@ pub enum WorkflowError {
         #[source]
         source: PhaseError,
     },
-    /// Applying failed; what this run had written was rolled back.
-    #[error("error execution phase {phase}: {source}\n{}", rollback_note(.rollback_failures))]
-    Apply {
-        /// Phase.
-        phase: String,
-        /// Cause.
-        #[source]
-        source: HostError,
-        /// What could not be undone.
-        rollback_failures: Vec<String>,
-    },
 }
 
 fn warnings_block(warnings: &[String]) -> String {
     warnings.iter().map(|w| format!("{w}\n")).collect()
 }
 
-fn rollback_note(failures: &[String]) -> String {
-    if failures.is_empty() {
-        "everything this run had written was rolled back; fix the cause and run the command again".into()
-    } else {
-        format!("rolling back failed for: {}; remove these by hand or run `kubeup reset`", failures.join("; "))
-    }
+/// What a run renders from.
+pub struct Inputs<'a> {
+    /// The configuration.
+    pub cfg: &'a Config,
+    /// The host's facts.
+    pub facts: &'a HostFacts,
+    /// The host's files.
+    pub files: &'a dyn HostFiles,
+    /// Run options.
+    pub options: &'a phases::Options,
+    /// What discovery established (join only).
+    pub join: Option<&'a phases::join_input::JoinInput>,
 }
 
-/// Run `init` (or one of its phases).
-pub fn run_init(
-    cfg: &Config,
-    facts: &HostFacts,
-    root: &HostRoot,
-    options: &phases::Options,
-    selection: &Selection,
-    dry_run: bool,
-) -> Result<Report, WorkflowError> {
-    run_phases(phases::INIT_PHASES, None, cfg, facts, root, options, selection, dry_run)
+/// Render `init` (or one of its phases).
+pub fn render_init(inputs: &Inputs, selection: &Selection, dry_run: bool) -> Result<Rendered, WorkflowError> {
+    render(phases::INIT_PHASES, inputs, selection, dry_run)
 }
 
-/// Run `join` (or one of its phases) with what discovery established.
-#[allow(clippy::too_many_arguments)]
-pub fn run_join(
-    join: &phases::join::JoinInput,
-    cfg: &Config,
-    facts: &HostFacts,
-    root: &HostRoot,
-    options: &phases::Options,
-    selection: &Selection,
-    dry_run: bool,
-) -> Result<Report, WorkflowError> {
-    let list = if join.control_plane.is_some() { phases::join::CONTROL_PLANE_JOIN_PHASES } else { phases::join::JOIN_PHASES };
-    run_phases(list, Some(join), cfg, facts, root, options, selection, dry_run)
+/// Render `join` (or one of its phases) with what discovery established.
+pub fn render_join(inputs: &Inputs, selection: &Selection, dry_run: bool) -> Result<Rendered, WorkflowError> {
+    let control_plane = inputs.join.is_some_and(|j| j.control_plane.is_some());
+    let list = if control_plane { phases::join::CONTROL_PLANE_JOIN_PHASES } else { phases::join::JOIN_PHASES };
+    render(list, inputs, selection, dry_run)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_phases(
-    list: &'static [phases::PhaseDef],
-    join: Option<&phases::join::JoinInput>,
-    cfg: &Config,
-    facts: &HostFacts,
-    root: &HostRoot,
-    options: &phases::Options,
-    selection: &Selection,
-    dry_run: bool,
-) -> Result<Report, WorkflowError> {
-    let phases: Vec<(&phases::PhaseDef, Option<String>)> = match selection {
+fn selected(list: &'static [phases::PhaseDef], cfg: &Config, selection: &Selection) -> Result<Vec<(&'static phases::PhaseDef, Option<String>)>, WorkflowError> {
+    Ok(match selection {
         // `--skip-phases addon/coredns` (kubeadm's form) runs the phase's other children.
         Selection::All => list
             .iter()
@@ -166,28 +123,20 @@ fn run_phases(
                     return Err(WorkflowError::UnknownChild { phase: name.clone(), child: c.clone(), children: def.children.join(", ") });
                 }
             }
-            if def.render.is_none() {
-                return Err(WorkflowError::NotImplemented(name.clone()));
-            }
             vec![(def, child.clone())]
         }
-    };
+    })
+}
 
+fn render(list: &'static [phases::PhaseDef], inputs: &Inputs, selection: &Selection, dry_run: bool) -> Result<Rendered, WorkflowError> {
     let now = OffsetDateTime::now_utc();
     let mut overlay = Overlay::default();
     let mut plans = Vec::new();
-    let mut stop = None;
     let mut preflight_errors = Vec::new();
     let mut preflight_warnings = Vec::new();
-    for (def, child) in phases {
-        let Some(render) = def.render else {
-            stop = Some(Stop { phase: def.name.into(), reason: format!("phase {} is not implemented in this version of kubeup", def.name) });
-            break;
-        };
-        let started = Instant::now();
-        let ctx = Ctx { options, cfg, facts, now, view: View::new(root, &overlay), join };
-        let plan = render(&ctx, child.as_deref()).map_err(|source| WorkflowError::Render { phase: phase_id(def.name, child.as_deref()), source })?;
-        tracing::debug!(phase = def.name, ms = started.elapsed().as_millis() as u64, "rendered");
+    for (def, child) in selected(list, inputs.cfg, selection)? {
+        let ctx = Ctx { options: inputs.options, cfg: inputs.cfg, facts: inputs.facts, now, view: View::new(inputs.files, &overlay), join: inputs.join };
+        let plan = (def.render)(&ctx, child.as_deref()).map_err(|source| WorkflowError::Render { phase: phase_id(def.name, child.as_deref()), source })?;
         overlay.add(&plan);
         for s in &plan.steps {
             match s {
@@ -201,47 +150,7 @@ fn run_phases(
             return Err(WorkflowError::Preflight(preflight_errors, preflight_warnings));
         }
     }
-
-    let mut changes = Changes::default();
-    if !dry_run {
-        changes = apply_plans(root, &plans)?;
-    }
-    Ok(Report { plans, changes, stop, preflight_errors })
-}
-
-/// Apply every plan's file steps as one transaction, holding the host lock. After each phase
-/// the install record is rewritten inside the same transaction, so a run killed between phases
-/// leaves a record of everything it created, and a rolled-back run leaves no record at all.
-fn apply_plans(root: &HostRoot, plans: &[PhasePlan]) -> Result<Changes, WorkflowError> {
-    let lock = HostLock::acquire(root).map_err(|source| WorkflowError::Apply { phase: "lock".into(), source, rollback_failures: vec![] })?;
-    let mut record = InstallRecord::load(root).map_err(|source| WorkflowError::Apply { phase: "install record".into(), source, rollback_failures: vec![] })?;
-    record.add_created(&[], &lock.created_dirs(root));
-    let mut applier = Applier::new(root);
-    let fault_after_phase = crate::test_hook!("KUBEUP_FAULT_AFTER_PHASE");
-    for p in plans {
-        let result = p.plan.steps.iter().try_for_each(|step| applier.apply(step)).and_then(|()| {
-            let (files, dirs) = applier.take_created();
-            record.add_created(&files, &dirs);
-            let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
-            applier.apply(&Step::WriteFile(FileSpec {
-                path: paths::known(RECORD_PATH),
-                contents: bytes,
-                mode: 0o600,
-                policy: WritePolicy::Replace,
-                kind: FileKind::Config,
-            }))
-        });
-        if let Err(source) = result {
-            let rollback_failures = applier.rollback();
-            lock.discard();
-            return Err(WorkflowError::Apply { phase: p.phase.clone(), source, rollback_failures });
-        }
-        if fault_after_phase.as_deref() == Some(p.phase.as_str()) {
-            // Test hook: die like `kill -9` right after this phase, with no rollback.
-            std::process::exit(137);
-        }
-    }
-    Ok(applier.commit())
+    Ok(Rendered { plans, preflight_errors })
 }
 
 fn phase_id(name: &str, child: Option<&str>) -> String {

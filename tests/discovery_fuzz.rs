@@ -48,7 +48,7 @@ fn leaf() -> String {
 
 fn pin_of_der(der: &[u8]) -> Option<String> {
     let (_, c) = x509_parser::parse_x509_certificate(der).ok()?;
-    Some(format!("sha256:{}", kubeup::plan::hex(&Sha256::digest(c.public_key().raw))))
+    Some(format!("sha256:{}", kubeup::digest::hex(&Sha256::digest(c.public_key().raw))))
 }
 
 /// Every certificate any of three readers finds in `text`.

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 
+use super::kubeadm::{LocalApiEndpoint, NodeRegistration};
 use super::{from_value, GoDuration};
 
 /// What a JoinConfiguration says, as one layer under the flags.
@@ -31,6 +32,8 @@ pub struct JoinSettings {
     pub cri_socket: Option<String>,
     /// `nodeRegistration.ignorePreflightErrors`.
     pub ignore_preflight_errors: Vec<String>,
+    /// `nodeRegistration.kubeletExtraArgs` (either spelling).
+    pub kubelet_extra_args: std::collections::BTreeMap<String, String>,
     /// `controlPlane` is present: a control-plane join.
     pub control_plane: bool,
     /// `controlPlane.certificateKey`.
@@ -72,23 +75,6 @@ struct JoinConfiguration {
 #[serde(deny_unknown_fields)]
 struct Null {}
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct NodeRegistration {
-    name: Option<String>,
-    cri_socket: Option<String>,
-    #[serde(default)]
-    ignore_preflight_errors: Vec<String>,
-    #[allow(dead_code)]
-    image_pull_policy: Option<String>,
-    #[allow(dead_code)]
-    image_pull_serial: Option<bool>,
-    /// Only `null` or empty is supported.
-    taints: Option<Vec<serde_json::Value>>,
-    /// Only empty is supported.
-    kubelet_extra_args: Option<serde_json::Value>,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Discovery {
@@ -123,13 +109,6 @@ struct ControlPlane {
     certificate_key: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct LocalApiEndpoint {
-    advertise_address: Option<IpAddr>,
-    bind_port: Option<u16>,
-}
-
 /// Parse a JoinConfiguration file's text (YAML or JSON, one document).
 pub fn parse(text: &str) -> Result<JoinSettings, String> {
     let docs: Vec<serde_json::Value> = if text.trim_start().starts_with('{') {
@@ -147,18 +126,9 @@ pub fn parse(text: &str) -> Result<JoinSettings, String> {
     if !matches!(api, "kubeadm.k8s.io/v1beta3" | "kubeadm.k8s.io/v1beta4") || kind != "JoinConfiguration" {
         return Err(format!("document {api}/{kind} is not supported: expected kubeadm.k8s.io/v1beta3 or v1beta4 JoinConfiguration"));
     }
-    let jc: JoinConfiguration = from_value(doc, "JoinConfiguration")?;
-    if jc.node_registration.taints.as_ref().is_some_and(|t| !t.is_empty()) {
-        return Err("JoinConfiguration: field nodeRegistration.taints: only null or [] is supported".into());
-    }
-    if jc
-        .node_registration
-        .kubelet_extra_args
-        .as_ref()
-        .is_some_and(|a| !a.is_null() && a.as_array().is_none_or(|l| !l.is_empty()) && a.as_object().is_none_or(|m| !m.is_empty()))
-    {
-        return Err("JoinConfiguration: field nodeRegistration.kubeletExtraArgs: not supported by kubeup join".into());
-    }
+    let mut jc: JoinConfiguration = from_value(doc, "JoinConfiguration")?;
+    jc.node_registration.check_taints("JoinConfiguration")?;
+    let kubelet_extra_args = jc.node_registration.kubelet_extra_args();
     let d = jc.discovery;
     if d.bootstrap_token.is_some() == d.file.is_some() {
         return Err("JoinConfiguration: field discovery: set exactly one of bootstrapToken and file".into());
@@ -177,6 +147,7 @@ pub fn parse(text: &str) -> Result<JoinSettings, String> {
         node_name: jc.node_registration.name,
         cri_socket: jc.node_registration.cri_socket,
         ignore_preflight_errors: jc.node_registration.ignore_preflight_errors,
+        kubelet_extra_args,
         control_plane: cp.is_some(),
         certificate_key: cp.as_ref().and_then(|c| c.certificate_key.clone()),
         advertise_address: cp.as_ref().and_then(|c| c.local_api_endpoint.advertise_address),

@@ -63,28 +63,45 @@ struct InitConfiguration {
     timeouts: Option<BTreeMap<String, GoDuration>>,
 }
 
+/// `nodeRegistration` of InitConfiguration and JoinConfiguration.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct NodeRegistration {
-    name: Option<String>,
-    cri_socket: Option<String>,
+pub(super) struct NodeRegistration {
+    pub(super) name: Option<String>,
+    pub(super) cri_socket: Option<String>,
     kubelet_extra_args: Option<ExtraArgs>,
     #[serde(default)]
-    ignore_preflight_errors: Vec<String>,
+    pub(super) ignore_preflight_errors: Vec<String>,
     /// Accepted for compatibility; kubeup never pulls (images come from bundles or the runtime).
     #[allow(dead_code)]
     image_pull_policy: Option<String>,
     #[allow(dead_code)]
     image_pull_serial: Option<bool>,
     /// kubeadm prints `taints: null`; other values are not supported yet.
-    taints: Option<Vec<serde_json::Value>>,
+    pub(super) taints: Option<Vec<serde_json::Value>>,
 }
 
+impl NodeRegistration {
+    /// `kubeletExtraArgs` in either spelling, as a map.
+    pub(super) fn kubelet_extra_args(&mut self) -> BTreeMap<String, String> {
+        args(self.kubelet_extra_args.take())
+    }
+
+    /// Taints other than none are not supported; the error names the field.
+    pub(super) fn check_taints(&self, what: &str) -> Result<(), String> {
+        if self.taints.as_ref().is_some_and(|t| !t.is_empty()) {
+            return Err(format!("{what}: field nodeRegistration.taints: only null or [] is supported"));
+        }
+        Ok(())
+    }
+}
+
+/// `localAPIEndpoint` of InitConfiguration and JoinConfiguration's controlPlane.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct LocalApiEndpoint {
-    advertise_address: Option<IpAddr>,
-    bind_port: Option<u16>,
+pub(super) struct LocalApiEndpoint {
+    pub(super) advertise_address: Option<IpAddr>,
+    pub(super) bind_port: Option<u16>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,10 +199,9 @@ pub(super) fn to_settings(docs: Vec<(String, String, serde_json::Value)>) -> Res
         }
     }
     let mut s = Settings::default();
-    if let Some(i) = init {
-        if i.node_registration.taints.as_ref().is_some_and(|t| !t.is_empty()) {
-            return Err("InitConfiguration: field nodeRegistration.taints: custom taints are not supported yet (kubeup applies the control-plane taint)".into());
-        }
+    if let Some(mut i) = init {
+        i.node_registration.check_taints("InitConfiguration")?;
+        let kubelet_extra_args = i.node_registration.kubelet_extra_args();
         s.bootstrap_tokens = i.bootstrap_tokens;
         s.skip_phases = i.skip_phases;
         s.ignore_preflight_errors = i.node_registration.ignore_preflight_errors;
@@ -194,7 +210,7 @@ pub(super) fn to_settings(docs: Vec<(String, String, serde_json::Value)>) -> Res
             advertise_address: i.local_api_endpoint.advertise_address,
             bind_port: i.local_api_endpoint.bind_port,
             cri_socket: i.node_registration.cri_socket,
-            kubelet_extra_args: args(i.node_registration.kubelet_extra_args),
+            kubelet_extra_args,
             ..Default::default()
         };
     }
@@ -226,4 +242,25 @@ pub(super) fn to_settings(docs: Vec<(String, String, serde_json::Value)>) -> Res
         };
     }
     Ok(s)
+}
+
+/// Read ClusterConfiguration (any kubeadm API version: only stable fields are used).
+pub fn settings_from_cluster_configuration(cluster_configuration: &str) -> Result<Settings, String> {
+    let v: serde_json::Value = serde_saphyr::from_str(cluster_configuration).map_err(|e| format!("ClusterConfiguration does not parse: {e}"))?;
+    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+    let net = |k: &str| v.get("networking").and_then(|n| n.get(k)).and_then(|x| x.as_str()).map(str::to_string);
+    let mut out = Settings {
+        kubernetes_version: s("kubernetesVersion").map(|x| x.parse()).transpose().map_err(|e| format!("kubernetesVersion: {e}"))?,
+        cluster_name: s("clusterName"),
+        control_plane_endpoint: s("controlPlaneEndpoint"),
+        image_repository: s("imageRepository"),
+        certificates_dir: s("certificatesDir"),
+        ..Default::default()
+    };
+    out.networking.service_subnet = net("serviceSubnet").map(|x| x.parse()).transpose().map_err(|e| format!("networking.serviceSubnet: {e}"))?;
+    out.networking.pod_subnet = net("podSubnet").map(|x| x.parse()).transpose().map_err(|e| format!("networking.podSubnet: {e}"))?;
+    out.networking.dns_domain = net("dnsDomain");
+    // The pod network is the cluster's business; a worker installs none.
+    out.networking.pod_network = Some("none".into());
+    Ok(out)
 }

@@ -139,7 +139,7 @@ fn errors_name_the_field() {
 
 #[test]
 fn unreadable_file_is_reported_with_its_path() {
-    let err = load_file(Path::new("/nonexistent/kubeup.yaml")).unwrap_err();
+    let err = load_file(std::path::Path::new("/nonexistent/kubeup.yaml")).unwrap_err();
     assert!(err.to_string().contains("cannot read config file /nonexistent/kubeup.yaml"), "{err}");
 }
 

@@ -250,7 +250,7 @@ pub(super) fn resolve(s: Settings, host: &HostDefaults) -> Result<Config, Config
         upload_certs: s.upload_certs.unwrap_or(false),
         certificate_key: match s.certificate_key.clone() {
             Some(k) => {
-                crate::pki::upload::parse_key(&k).map_err(|e| invalid("certificateKey", e.to_string()))?;
+                crate::certificate_key::parse(&k).map_err(|e| invalid("certificateKey", e.to_string()))?;
                 Some(k.trim().to_ascii_lowercase())
             }
             None => None,

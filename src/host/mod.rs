@@ -7,7 +7,6 @@ pub mod actions;
 pub mod exec;
 pub mod fs;
 pub mod lock;
-pub mod mounts;
 pub mod observe;
 pub mod remove;
 pub mod root;

@@ -10,54 +10,11 @@ use super::HostRoot;
 use crate::config::HostDefaults;
 use crate::paths::{self, HostPath};
 
-/// Distribution CA-certificate directories kubeadm mounts into the control plane when present.
-pub const CA_CERT_DIRS: [&str; 5] =
-    ["/etc/pki/ca-trust", "/etc/pki/tls/certs", "/etc/ca-certificates", "/usr/share/ca-certificates", "/usr/local/share/ca-certificates"];
-
-/// What kubeup knows about the host before planning.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct HostFacts {
-    /// Hostname and an address, for config defaults.
-    pub defaults: HostDefaults,
-    /// Every address configured on this machine's interfaces.
-    pub addresses: Vec<IpAddr>,
-    /// CA directories present on the host.
-    pub ca_cert_dirs: Vec<String>,
-    /// The host runs systemd.
-    pub systemd: bool,
-    /// Whether the host's /etc/hosts names this host (kubeadm's Hostname check, without DNS).
-    pub hosts_file: Option<String>,
-    /// The host's resolv.conf for pods when systemd-resolved runs.
-    pub resolv_conf: Option<String>,
-    /// Effective user id of kubeup.
-    pub euid: u32,
-    /// CPUs available.
-    pub cpus: usize,
-    /// Total memory in MiB.
-    pub mem_mib: u64,
-    /// Lines of /proc/swaps after the header.
-    pub swap_entries: usize,
-    /// Content of /proc/sys/net/ipv4/ip_forward.
-    pub ip_forward: Option<String>,
-    /// Content of /proc/sys/net/bridge/bridge-nf-call-iptables (None: br_netfilter not loaded).
-    pub bridge_nf_call_iptables: Option<String>,
-    /// Whether the host's kubelet directory (or the mount that will hold it) is shared, as seen
-    /// in the host process's mountinfo; None when it cannot be read.
-    pub kubelet_dir_shared: Option<bool>,
-    /// CRI sockets present in the host root (containerd's, cri-dockerd's).
-    pub cri_sockets: Vec<String>,
-    /// The host process's mount table (filled in by the caller), for propagation decisions.
-    pub host_mountinfo: Option<String>,
-    /// What Docker said, or why it could not be asked (filled in by the caller).
-    pub docker: Option<Result<crate::runtime::DockerFacts, String>>,
-}
-
-/// Well-known CRI sockets, in kubeadm's order of preference.
-pub const CRI_SOCKETS: [&str; 3] = ["/run/containerd/containerd.sock", "/run/crio/crio.sock", "/run/cri-dockerd.sock"];
+pub use crate::facts::{HostFacts, CA_CERT_DIRS, CRI_SOCKETS};
 
 /// Whether `host_path` (as the host sees it) lies on a shared mount in `mountinfo`.
 pub fn shared(mountinfo: &str, host_path: &str) -> Option<bool> {
-    super::mounts::propagation_of(mountinfo, host_path).map(|m| m.shared)
+    crate::mountinfo::propagation_of(mountinfo, host_path).map(|m| m.shared)
 }
 
 /// Read the facts. `proc_dir` is `/proc` except in tests.
@@ -66,6 +23,7 @@ pub fn observe(root: &HostRoot, proc_dir: &Path) -> HostFacts {
     let addresses = interface_addresses();
     let exists = |p: &str| HostPath::new(p).ok().and_then(|hp| root.exists(&hp).ok()).unwrap_or(false);
     HostFacts {
+        busy_ports: busy_ports(&PORTS),
         defaults: HostDefaults {
             hostname: read("sys/kernel/hostname").map(|h| h.trim().to_string()).filter(|h| !h.is_empty()),
             address: default_route_address(&read("net/route").unwrap_or_default())
@@ -137,6 +95,16 @@ fn default_route_address(route_table: &str) -> Option<IpAddr> {
 /// Whether a TCP port can be bound on all addresses right now (kubeadm's port check).
 pub fn port_free(port: u16) -> bool {
     TcpListener::bind(("0.0.0.0", port)).is_ok()
+}
+
+/// The ports kubeadm's preflight checks (etcd client and peer, the kubelet, the
+/// controller-manager, the scheduler, the default API server port); another API server port is
+/// checked with [`busy_ports`] once the configuration names it.
+pub const PORTS: [u16; 6] = [2379, 2380, 10250, 10257, 10259, 6443];
+
+/// The ports among `ports` that cannot be bound right now.
+pub fn busy_ports(ports: &[u16]) -> Vec<u16> {
+    ports.iter().copied().filter(|p| !port_free(*p)).collect()
 }
 
 /// `/proc`, or the directory named by `KUBEUP_PROC_DIR` (tests give a fake one).

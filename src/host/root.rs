@@ -141,6 +141,19 @@ impl HostRoot {
     }
 }
 
+/// The phases read the host through the root.
+impl crate::phases::HostFiles for HostRoot {
+    fn read(&self, p: &HostPath) -> Result<Option<Vec<u8>>, crate::phases::ReadError> {
+        HostRoot::read(self, p).map_err(|e| crate::phases::ReadError { path: p.clone(), reason: e.to_string() })
+    }
+    fn exists(&self, p: &HostPath) -> Result<bool, crate::phases::ReadError> {
+        HostRoot::exists(self, p).map_err(|e| crate::phases::ReadError { path: p.clone(), reason: e.to_string() })
+    }
+    fn dir_has_entries(&self, p: &HostPath) -> Result<bool, crate::phases::ReadError> {
+        HostRoot::dir_has_entries(self, p).map_err(|e| crate::phases::ReadError { path: p.clone(), reason: e.to_string() })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -123,6 +123,6 @@ pub fn kubelet_container(
     let mut h = Sha256::new();
     h.update(serde_json::to_vec(&spec).unwrap_or_default());
     h.update(kubelet_config);
-    spec.labels.insert(LABEL_CONFIG_HASH.into(), crate::plan::hex(&h.finalize()));
+    spec.labels.insert(LABEL_CONFIG_HASH.into(), crate::digest::hex(&h.finalize()));
     spec
 }

@@ -2,7 +2,7 @@
 //! builds them (`phases/controlplane`, `phases/etcd`, `util/staticpod`).
 //!
 //! Pure. Version differences come from [`crate::version::MinorFacts`]; host differences (which
-//! CA-certificate directories exist) come from [`crate::host::observe::HostFacts`].
+//! CA-certificate directories exist) come from [`crate::facts::HostFacts`].
 
 pub mod apiserver;
 pub mod controller_manager;

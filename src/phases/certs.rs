@@ -37,15 +37,7 @@ pub fn render(ctx: &Ctx, only: Option<&str>) -> Result<Plan, PhaseError> {
     let mut plan = Plan::default();
     let cert_dir = HostPath::new(ctx.cfg.cert_dir.clone()).map_err(|e| PhaseError::Render { what: "certificatesDir".into(), reason: e.to_string() })?;
     plan.steps.push(Step::EnsureDir { path: cert_dir, mode: 0o755 });
-    let mut leaves = certlist::leaves(ctx.cfg);
-    if crate::test_hook!("KUBEUP_FAULT_APISERVER_SAN").is_some() {
-        // Test hook: a deliberately broken kubeup (the API server's certificate lacks the node's
-        // address), to prove that the e2e harness fails with a diagnosis.
-        let adv = crate::pki::San::Ip(ctx.cfg.advertise_address);
-        for l in leaves.iter_mut().filter(|l| l.phase == "apiserver") {
-            l.identity.sans.retain(|s| *s != adv);
-        }
-    }
+    let leaves = certlist::leaves(ctx.cfg);
     let mut cas: HashMap<&str, LoadedCa> = HashMap::new();
     for name in certlist::PHASE_ORDER {
         let selected = only.is_none_or(|o| o == name);

@@ -9,96 +9,59 @@ use super::{certs, control_plane, control_plane_config, etcd, kubeconfig, kubele
 use crate::paths;
 use crate::plan::{FileKind, Plan, Step, WaitTarget, WritePolicy};
 
-/// What discovery and the cluster told a joining node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JoinInput {
-    /// The verified cluster CA (PEM).
-    pub ca_pem: String,
-    /// `bootstrap-kubelet.conf`: the API server, the CA and the bootstrap token.
-    pub bootstrap_kubeconfig: String,
-    /// The kubelet configuration from the cluster's ConfigMap, verbatim (as kubeadm writes it).
-    pub kubelet_config: String,
-    /// For a control-plane join: what it takes beyond a worker's.
-    pub control_plane: Option<ControlPlaneInput>,
-}
-
-/// A control-plane join's extra input.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ControlPlaneInput {
-    /// The shared files from kubeadm-certs, decrypted: (path under the certificate directory,
-    /// bytes, mode).
-    pub shared: Vec<(String, Vec<u8>, u32)>,
-    /// A member's etcd client URL, through which this node is added.
-    pub etcd_endpoint: String,
-}
+pub use super::join_input::{already_member, ControlPlaneInput, JoinInput};
 
 /// `join --control-plane`'s phases: kubeadm's control-plane-prepare (download-certs, certs,
 /// kubeconfig, control-plane), etcd-join, kubelet-start, wait-control-plane and
 /// mark-control-plane, built from `init`'s renderers.
 pub static CONTROL_PLANE_JOIN_PHASES: &[PhaseDef] = &[
-    PhaseDef { name: "preflight", summary: "Run control-plane join pre-flight checks", children: &[], render: Some(preflight::render) },
+    PhaseDef { name: "preflight", summary: "Run control-plane join pre-flight checks", children: &[], render: preflight::render },
     PhaseDef {
         name: "prepare-host",
         summary: "Load kernel modules, set sysctls and make /var/lib/kubelet shared",
         children: &[],
-        render: Some(prepare_host::render),
+        render: prepare_host::render,
     },
-    PhaseDef { name: "download-certs", summary: "Write the shared certificates downloaded from kubeadm-certs", children: &[], render: Some(download_certs) },
-    PhaseDef { name: "certs", summary: "Generate this node's certificates", children: &[], render: Some(certs::render) },
-    PhaseDef { name: "kubeconfig", summary: "Generate this node's kubeconfig files", children: &[], render: Some(kubeconfig::render) },
-    PhaseDef { name: "etcd-join", summary: "Add this node to etcd as a learner and write its etcd manifest", children: &[], render: Some(etcd_join) },
-    PhaseDef { name: "control-plane", summary: "Generate this node's control-plane manifests", children: &[], render: Some(control_plane::render) },
-    PhaseDef {
-        name: "kubelet-start",
-        summary: "Write the kubelet configuration and start the kubelet container",
-        children: &[],
-        render: Some(kubelet_start_join),
-    },
+    PhaseDef { name: "download-certs", summary: "Write the shared certificates downloaded from kubeadm-certs", children: &[], render: download_certs },
+    PhaseDef { name: "certs", summary: "Generate this node's certificates", children: &[], render: certs::render },
+    PhaseDef { name: "kubeconfig", summary: "Generate this node's kubeconfig files", children: &[], render: kubeconfig::render },
+    PhaseDef { name: "etcd-join", summary: "Add this node to etcd as a learner and write its etcd manifest", children: &[], render: etcd_join },
+    PhaseDef { name: "control-plane", summary: "Generate this node's control-plane manifests", children: &[], render: control_plane::render },
+    PhaseDef { name: "kubelet-start", summary: "Write the kubelet configuration and start the kubelet container", children: &[], render: kubelet_start_join },
     PhaseDef {
         name: "wait-control-plane",
         summary: "Wait for this node's control plane, then promote its etcd member",
         children: &[],
-        render: Some(wait_control_plane_join),
+        render: wait_control_plane_join,
     },
-    PhaseDef { name: "mark-control-plane", summary: "Mark the node as a control-plane", children: &[], render: Some(control_plane_config::mark_control_plane) },
+    PhaseDef { name: "mark-control-plane", summary: "Mark the node as a control-plane", children: &[], render: control_plane_config::mark_control_plane },
 ];
 
 /// `join`'s phases in kubeadm's order.
 pub static JOIN_PHASES: &[PhaseDef] = &[
-    PhaseDef { name: "preflight", summary: "Run join pre-flight checks", children: &[], render: Some(preflight::render) },
+    PhaseDef { name: "preflight", summary: "Run join pre-flight checks", children: &[], render: preflight::render },
     PhaseDef {
         name: "prepare-host",
         summary: "Load kernel modules, set sysctls and make /var/lib/kubelet shared",
         children: &[],
-        render: Some(prepare_host::render),
+        render: prepare_host::render,
     },
     PhaseDef {
         name: "kubelet-start",
         summary: "Write the CA, the bootstrap kubeconfig and the cluster's kubelet configuration, and start the kubelet container",
         children: &[],
-        render: Some(kubelet_start_join),
+        render: kubelet_start_join,
     },
     PhaseDef {
         name: "kubelet-wait-bootstrap",
         summary: "Wait for the kubelet's TLS bootstrap and for the node to be Ready",
         children: &[],
-        render: Some(wait_bootstrap),
+        render: wait_bootstrap,
     },
 ];
 
 fn input<'a>(ctx: &'a Ctx) -> Result<&'a JoinInput, PhaseError> {
     ctx.join.ok_or_else(|| PhaseError::Render { what: "join".into(), reason: "the join phases need the cluster's data (discovery did not run)".into() })
-}
-
-/// Whether this host already is a node of the cluster being joined (kubelet.conf exists and
-/// the CA on disk is the cluster's): a re-run then converges instead of refusing.
-pub fn already_member(ctx: &Ctx) -> Result<bool, PhaseError> {
-    let Some(j) = ctx.join else { return Ok(false) };
-    let ca = ctx.view.read(
-        &crate::paths::HostPath::new(format!("{}/ca.crt", ctx.cfg.cert_dir))
-            .map_err(|e| PhaseError::Render { what: "ca.crt".into(), reason: e.to_string() })?,
-    )?;
-    Ok(ctx.view.exists(&paths::kubeconfig("kubelet.conf"))? && ca.as_deref() == Some(j.ca_pem.as_bytes()))
 }
 
 /// The CA, the bootstrap kubeconfig (unless the kubelet already has its own credentials), then

@@ -2,8 +2,8 @@
 //! the systemd unit on systemd hosts, and the kubelet container itself.
 
 use super::{managed_file, Ctx, PhaseError};
-use crate::host::mounts::propagation_of;
 use crate::kubelet::{config, container, unit};
+use crate::mountinfo::propagation_of;
 use crate::paths::{self, HostPath};
 use crate::plan::{FileKind, Plan, Step};
 

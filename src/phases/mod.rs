@@ -10,59 +10,23 @@ pub mod control_plane;
 pub mod control_plane_config;
 pub mod etcd;
 pub mod join;
+pub mod join_input;
 pub mod kubeconfig;
 pub mod kubelet_start;
 pub mod preflight;
 pub mod prepare_host;
+pub mod view;
 
 use time::OffsetDateTime;
 
 use crate::config::Config;
-use crate::host::observe::HostFacts;
-use crate::host::{HostError, HostRoot};
+use crate::facts::HostFacts;
 use crate::manifests::MANAGED_BY_ANNOTATION;
 use crate::paths::HostPath;
 use crate::pki::PkiError;
-use crate::plan::{FileKind, Overlay, Plan, Step, WritePolicy};
+use crate::plan::{FileKind, Plan, Step, WritePolicy};
 
-/// The host as a phase sees it: files planned earlier in this run over the files on disk.
-pub struct View<'a> {
-    root: &'a HostRoot,
-    overlay: &'a Overlay,
-}
-
-impl<'a> View<'a> {
-    /// A view of `root` with `overlay` on top.
-    pub fn new(root: &'a HostRoot, overlay: &'a Overlay) -> Self {
-        View { root, overlay }
-    }
-
-    /// A file's bytes, if it exists (planned or on disk).
-    pub fn read(&self, p: &HostPath) -> Result<Option<Vec<u8>>, HostError> {
-        match self.overlay.get(p) {
-            Some(b) => Ok(Some(b.to_vec())),
-            None => self.root.read(p),
-        }
-    }
-
-    /// Whether a path exists (planned or on disk).
-    pub fn exists(&self, p: &HostPath) -> Result<bool, HostError> {
-        Ok(self.overlay.get(p).is_some() || self.root.exists(p)?)
-    }
-
-    /// A file as UTF-8 text.
-    pub fn read_text(&self, p: &HostPath) -> Result<Option<String>, PhaseError> {
-        match self.read(p)? {
-            None => Ok(None),
-            Some(b) => String::from_utf8(b).map(Some).map_err(|_| PhaseError::Render { what: p.to_string(), reason: "is not UTF-8 text".into() }),
-        }
-    }
-
-    /// Whether a directory exists with entries.
-    pub fn dir_has_entries(&self, p: &HostPath) -> Result<bool, HostError> {
-        self.root.dir_has_entries(p)
-    }
-}
+pub use view::{HostFiles, ReadError, View};
 
 /// How this run was asked to treat the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +66,7 @@ pub struct Ctx<'a> {
     /// Existing and planned files.
     pub view: View<'a>,
     /// What discovery established, when this run is a `join`.
-    pub join: Option<&'a join::JoinInput>,
+    pub join: Option<&'a join_input::JoinInput>,
 }
 
 /// A phase failed to render.
@@ -113,7 +77,7 @@ pub enum PhaseError {
     Pki(#[from] PkiError),
     /// Reading the host failed.
     #[error(transparent)]
-    Host(#[from] HostError),
+    Read(#[from] ReadError),
     /// Something could not be built.
     #[error("{what} {reason}")]
     Render {
@@ -135,76 +99,71 @@ pub struct PhaseDef {
     pub summary: &'static str,
     /// Sub-phases (`certs/apiserver`), runnable alone.
     pub children: &'static [&'static str],
-    /// The renderer; `None` where a later version of kubeup implements the phase.
-    pub render: Option<RenderFn>,
+    /// The renderer.
+    pub render: RenderFn,
 }
 
 /// `init`'s phases in kubeadm's order (kubelet-start after the manifests, as kubeadm ≥1.28).
 pub static INIT_PHASES: &[PhaseDef] = &[
-    PhaseDef { name: "preflight", summary: "Run pre-flight checks", children: &[], render: Some(preflight::render) },
+    PhaseDef { name: "preflight", summary: "Run pre-flight checks", children: &[], render: preflight::render },
     PhaseDef {
         name: "prepare-host",
         summary: "Load kernel modules, set sysctls and make /var/lib/kubelet shared, persistently (kubeup only; --no-host-fixes to skip)",
         children: &[],
-        render: Some(prepare_host::render),
+        render: prepare_host::render,
     },
-    PhaseDef { name: "certs", summary: "Certificate generation", children: &CERT_CHILDREN, render: Some(certs::render) },
+    PhaseDef { name: "certs", summary: "Certificate generation", children: &CERT_CHILDREN, render: certs::render },
     PhaseDef {
         name: "kubeconfig",
         summary: "Generate all kubeconfig files necessary to establish the control plane and the admin kubeconfig file",
         children: &["admin", "super-admin", "kubelet", "controller-manager", "scheduler"],
-        render: Some(kubeconfig::render),
+        render: kubeconfig::render,
     },
-    PhaseDef { name: "etcd", summary: "Generate static Pod manifest file for local etcd", children: &["local"], render: Some(etcd::render) },
+    PhaseDef { name: "etcd", summary: "Generate static Pod manifest file for local etcd", children: &["local"], render: etcd::render },
     PhaseDef {
         name: "control-plane",
         summary: "Generate all static Pod manifest files necessary to establish the control plane",
         children: &["apiserver", "controller-manager", "scheduler"],
-        render: Some(control_plane::render),
+        render: control_plane::render,
     },
-    PhaseDef {
-        name: "kubelet-start",
-        summary: "Write kubelet settings and (re)start the kubelet container",
-        children: &[],
-        render: Some(kubelet_start::render),
-    },
-    PhaseDef { name: "wait-control-plane", summary: "Wait for the control plane to start", children: &[], render: Some(control_plane_config::wait) },
+    PhaseDef { name: "kubelet-start", summary: "Write kubelet settings and (re)start the kubelet container", children: &[], render: kubelet_start::render },
+    PhaseDef { name: "wait-control-plane", summary: "Wait for the control plane to start", children: &[], render: control_plane_config::wait },
     PhaseDef {
         name: "upload-config",
         summary: "Upload the kubeadm and kubelet configuration to ConfigMaps",
         children: &["kubeadm", "kubelet"],
-        render: Some(control_plane_config::upload_config),
+        render: control_plane_config::upload_config,
     },
     PhaseDef {
         name: "upload-certs",
         summary: "Upload certificates to kubeadm-certs (only with --upload-certs)",
         children: &[],
-        render: Some(control_plane_config::upload_certs),
+        render: control_plane_config::upload_certs,
     },
-    PhaseDef { name: "mark-control-plane", summary: "Mark a node as a control-plane", children: &[], render: Some(control_plane_config::mark_control_plane) },
+    PhaseDef { name: "mark-control-plane", summary: "Mark a node as a control-plane", children: &[], render: control_plane_config::mark_control_plane },
     PhaseDef {
         name: "bootstrap-token",
         summary: "Generates bootstrap tokens used to join a node to a cluster",
         children: &[],
-        render: Some(control_plane_config::bootstrap_token),
+        render: control_plane_config::bootstrap_token,
     },
     PhaseDef {
         name: "kubelet-finalize",
         summary: "Updates settings relevant to the kubelet after TLS bootstrap",
         children: &["enable-client-cert-rotation"],
-        render: Some(control_plane_config::kubelet_finalize),
+        render: control_plane_config::kubelet_finalize,
     },
     PhaseDef {
         name: "addon",
         summary: "Install required addons for passing conformance tests, and the pod network",
         children: &["coredns", "kube-proxy", "pod-network"],
-        render: Some(addon::render),
+        render: addon::render,
     },
     PhaseDef {
         name: "show-join-command",
         summary: "Show the join command for control-plane and worker node",
         children: &[],
-        render: Some(control_plane_config::show_join_command),
+        render: control_plane_config::show_join_command,
     },
 ];
 

@@ -3,7 +3,6 @@
 //! kubeadm does, so `--ignore-preflight-errors` habits carry over.
 
 use super::{Ctx, PhaseError};
-use crate::host::observe::port_free;
 use crate::kubelet::config::KUBELET_PORT;
 use crate::manifests::{controller_manager, etcd, MANAGED_BY_ANNOTATION};
 use crate::paths::{self, HostPath};
@@ -159,12 +158,12 @@ pub fn render(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
     }
 
     if joining {
-        let member = super::join::already_member(ctx)?;
+        let member = super::join_input::already_member(ctx)?;
         check(
             &mut plan,
             ctx,
             format!("Port-{KUBELET_PORT}"),
-            (!member && !port_free(KUBELET_PORT))
+            (!member && ctx.facts.busy_ports.contains(&KUBELET_PORT))
                 .then(|| (Severity::Error, format!("port {KUBELET_PORT} is in use: is a kubelet already running on this host? Run `kubeup reset` first"))),
             format!("port {KUBELET_PORT} is free or this node's own kubelet"),
         );
@@ -202,7 +201,7 @@ pub fn render(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
                     &mut plan,
                     ctx,
                     name,
-                    (!port_free(port)).then(|| {
+                    ctx.facts.busy_ports.contains(&port).then(|| {
                         (Severity::Error, format!("port {port} is in use: stop what listens there (`ss -ltnp 'sport = :{port}'`) or choose another port"))
                     }),
                     format!("port {port} is free"),
@@ -215,7 +214,7 @@ pub fn render(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
         &mut plan,
         ctx,
         format!("Port-{KUBELET_PORT}"),
-        (!kubelet_ours && !port_free(KUBELET_PORT))
+        (!kubelet_ours && ctx.facts.busy_ports.contains(&KUBELET_PORT))
             .then(|| (Severity::Error, format!("port {KUBELET_PORT} is in use: is a kubelet already running on this host? Run `kubeup reset` first"))),
         format!("port {KUBELET_PORT} is free or this node's own kubelet"),
     );

@@ -173,7 +173,7 @@ fn parse_der(der: Vec<u8>, line: usize) -> Result<CaCert, CaBundleError> {
     if !rest.is_empty() {
         return Err(CaBundleError::NotCertificate { line, reason: format!("{} bytes follow the certificate", rest.len()) });
     }
-    let pin = format!("sha256:{}", crate::plan::hex(&Sha256::digest(cert.public_key().raw)));
+    let pin = format!("sha256:{}", crate::digest::hex(&Sha256::digest(cert.public_key().raw)));
     let subject = cert.subject().to_string();
     Ok(CaCert { der, pin, subject })
 }

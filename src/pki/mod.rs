@@ -306,7 +306,7 @@ pub fn parse_pem_cert(pem_text: &str) -> Result<ParsedCert, String> {
 /// kubeadm's CA pin: `sha256:<hex of SHA-256 of the DER SubjectPublicKeyInfo>`.
 pub fn ca_cert_hash(cert_pem: &str) -> Result<String, String> {
     let c = parse_pem_cert(cert_pem)?;
-    Ok(format!("sha256:{}", crate::plan::hex(&Sha256::digest(&c.spki))))
+    Ok(format!("sha256:{}", crate::digest::hex(&Sha256::digest(&c.spki))))
 }
 
 /// The organizations (O) of a certificate's subject; empty if it does not parse.

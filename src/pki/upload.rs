@@ -22,38 +22,15 @@ pub const SHARED_FILES: [(&str, &str, u32); 8] = [
     ("etcd-ca.key", "etcd/ca.key", 0o600),
 ];
 
-/// A malformed certificate key, or data that does not decrypt with it.
+/// Data that does not decrypt with the certificate key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CertKeyError {
-    /// Not 64 hex characters.
-    #[error("malformed certificate key: expected 64 hexadecimal characters (32 bytes), as printed by `kubeup certs certificate-key` or `kubeup init --upload-certs`")]
-    Malformed,
     /// Decryption failed (wrong key, or tampered data).
     #[error("{0} does not decrypt with this certificate key: the key is wrong, or the uploaded certificates were replaced; upload them again with `kubeup init phase upload-certs --upload-certs`")]
     Decrypt(String),
     /// Too short to hold a nonce.
     #[error("{0} is too short to be encrypted data")]
     Short(String),
-}
-
-/// A fresh key, hex-encoded.
-pub fn generate_key() -> Result<String, getrandom::Error> {
-    let mut k = [0u8; 32];
-    getrandom::fill(&mut k)?;
-    Ok(crate::plan::hex(&k))
-}
-
-/// Parse a hex key.
-pub fn parse_key(hex: &str) -> Result<[u8; 32], CertKeyError> {
-    let hex = hex.trim();
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(CertKeyError::Malformed);
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| CertKeyError::Malformed)?;
-    }
-    Ok(out)
 }
 
 /// nonce ‖ AES-256-GCM(plaintext), with a random nonce.
@@ -72,7 +49,7 @@ pub fn decrypt(key: &[u8; 32], data: &[u8], what: &str) -> Result<Vec<u8>, CertK
     if data.len() < 12 + 16 {
         return Err(CertKeyError::Short(what.into()));
     }
-    let cipher = Aes256Gcm::new_from_slice(key).map_err(|_| CertKeyError::Malformed)?;
+    let cipher = Aes256Gcm::new(key.into());
     cipher.decrypt(Nonce::from_slice(&data[..12]), &data[12..]).map_err(|_| CertKeyError::Decrypt(what.into()))
 }
 
@@ -82,22 +59,22 @@ mod tests {
 
     #[test]
     fn round_trip_and_tamper() {
-        let key = parse_key(&generate_key().unwrap()).unwrap();
+        let key = crate::certificate_key::parse(&crate::certificate_key::generate().unwrap()).unwrap();
         let sealed = encrypt(&key, b"-----BEGIN CERTIFICATE-----").unwrap();
         assert_eq!(sealed.len(), 12 + 27 + 16);
         assert_eq!(decrypt(&key, &sealed, "ca.crt").unwrap(), b"-----BEGIN CERTIFICATE-----");
         let mut bad = sealed.clone();
         bad[20] ^= 1;
         assert!(matches!(decrypt(&key, &bad, "ca.crt"), Err(CertKeyError::Decrypt(_))));
-        let other = parse_key(&generate_key().unwrap()).unwrap();
+        let other = crate::certificate_key::parse(&crate::certificate_key::generate().unwrap()).unwrap();
         assert!(decrypt(&other, &sealed, "ca.crt").is_err());
     }
 
     #[test]
     fn keys_are_64_hex_characters() {
-        assert!(parse_key(&"ab".repeat(32)).is_ok());
+        assert!(crate::certificate_key::parse(&"ab".repeat(32)).is_ok());
         for bad in ["", "ab", &"zz".repeat(32), &"ab".repeat(33)] {
-            assert_eq!(parse_key(bad), Err(CertKeyError::Malformed));
+            assert_eq!(crate::certificate_key::parse(bad), Err(crate::certificate_key::MalformedKey));
         }
     }
 }

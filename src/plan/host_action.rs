@@ -34,6 +34,24 @@ pub enum HostAction {
         /// Also (re)start it now.
         restart: bool,
     },
+    /// `systemctl disable --now UNIT` (reset).
+    DisableUnit {
+        /// Unit name.
+        unit: String,
+    },
+    /// `umount MOUNT_POINT`, lazily if it is busy (reset).
+    Unmount {
+        /// The mount point as the host sees it.
+        mount_point: String,
+    },
+    /// Remove every pod of the CRI runtime at `socket` (crictl, or ctr where crictl is
+    /// missing) and wait until no container runs (reset).
+    RemovePods {
+        /// The CRI socket as the host sees it.
+        socket: String,
+    },
+    /// Remove the bridge network's bridge `kubeup0` and kubeup's routes (protocol 0x4b) (reset).
+    RemoveBridgeNetwork,
 }
 
 impl HostAction {
@@ -51,6 +69,16 @@ impl HostAction {
                     c.push(v(&["systemctl", "restart", unit]));
                 }
                 c
+            }
+            HostAction::DisableUnit { unit } => vec![v(&["systemctl", "disable", "--now", unit])],
+            HostAction::Unmount { mount_point } => vec![v(&["umount", mount_point]), v(&["umount", "-l", mount_point])],
+            HostAction::RemovePods { socket } => vec![
+                v(&["crictl", "--runtime-endpoint", &format!("unix://{socket}"), "--timeout", "10s", "rmp", "-fa"]),
+                v(&["ctr", "--address", socket, "-n", "k8s.io", "tasks", "kill", "-s", "SIGKILL", "<each container>"]),
+            ],
+            HostAction::RemoveBridgeNetwork => {
+                use crate::objects::pod_network::{BRIDGE_DEVICE, ROUTE_PROTO};
+                vec![v(&["ip", "link", "del", BRIDGE_DEVICE]), v(&["ip", "route", "flush", "proto", &ROUTE_PROTO.to_string()])]
             }
         }
     }

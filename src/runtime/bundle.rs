@@ -166,7 +166,7 @@ pub fn verify_with(path: &Path, sha256: Option<&str>, limits: BundleLimits) -> R
     // Whatever follows the archive (gzip trailer, padding) is part of the file's hash.
     std::io::copy(&mut reader, &mut std::io::sink()).map_err(corrupt)?;
     if let Some(want) = sha256 {
-        let got = crate::plan::hex(&sha2::Digest::finalize(reader.into_inner().hash));
+        let got = crate::digest::hex(&sha2::Digest::finalize(reader.into_inner().hash));
         if !got.eq_ignore_ascii_case(want.trim().trim_start_matches("sha256:")) {
             return Err(bundle_err(path, format!("has sha256 {got}, not the {want} given with --image-bundle-sha256; nothing was loaded")));
         }
@@ -285,7 +285,7 @@ mod tests {
         assert!(verify_with(f.path(), None, small).unwrap_err().to_string().contains("too large"));
         let few = BundleLimits { entries: 2, ..Default::default() };
         assert!(verify_with(f.path(), None, few).unwrap_err().to_string().contains("more than 2 entries"));
-        let real = crate::plan::hex(&<sha2::Sha256 as sha2::Digest>::digest(std::fs::read(f.path()).unwrap()));
+        let real = crate::digest::hex(&<sha2::Sha256 as sha2::Digest>::digest(std::fs::read(f.path()).unwrap()));
         assert!(verify_with(f.path(), Some(&real), BundleLimits::default()).is_ok());
         assert!(verify_with(f.path(), Some(&format!("sha256:{real}")), BundleLimits::default()).is_ok());
         let e = verify_with(f.path(), Some(&"0".repeat(64)), BundleLimits::default()).unwrap_err().to_string();

@@ -74,18 +74,7 @@ pub fn docker_message(e: &bollard::errors::Error) -> String {
     }
 }
 
-/// What Docker says about itself, for preflight and the cgroup-driver default.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct DockerFacts {
-    /// Engine version.
-    pub version: String,
-    /// API version the engine speaks.
-    pub api_version: String,
-    /// `cgroupfs` or `systemd`.
-    pub cgroup_driver: String,
-    /// `1` or `2`.
-    pub cgroup_version: String,
-}
+pub use crate::facts::DockerFacts;
 
 /// Where a host path is, as the Docker daemon sees it. kubeup may run on the host itself
 /// (`--host-root /`) or in a container with the host's `/` at `/host`; bind-mount sources in
@@ -104,22 +93,13 @@ impl HostMapping {
     }
 }
 
-/// The engine.
+/// The engine (a cheap handle: clones share the connection pool).
+#[derive(Clone)]
 pub struct Runtime {
     docker: Docker,
 }
 
-/// What [`Runtime::ensure_container`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ContainerOutcome {
-    /// It did not exist and was created and started.
-    Created,
-    /// It existed with another config hash and was replaced.
-    Recreated,
-    /// It existed with the same config hash (started if it was stopped).
-    Kept,
-}
+pub use crate::plan::ContainerOutcome;
 
 /// Summary of a labelled container.
 #[derive(Debug, Clone, PartialEq, Eq)]

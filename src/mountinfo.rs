@@ -1,4 +1,6 @@
-//! Mount propagation of a path, read from a process's `mountinfo`.
+//! Mount propagation of a path, read from a process's `mountinfo` text.
+//!
+//! Pure: the text is read by the edges (`host::observe`, `reset`).
 //!
 //! The kubelet container mounts `/var/lib/kubelet` rshared; Docker refuses that (or volumes
 //! silently never reach the host) unless the host path lies on a shared mount.
