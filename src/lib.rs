@@ -1,28 +1,32 @@
 //! kubeup: a Kubernetes cluster installer that ships as one container image.
 //!
-//! Map (see ARCHITECTURE.md): `cli` parses flags into `config::Settings`; `config` resolves
-//! and validates them into a `config::Config`; `phases` render kubeadm's init phases into
-//! `plan::Plan`s from the config, `host::observe` facts and a `phases::View` of existing files;
-//! `workflow` runs the phases and hands the plans to `apply` (or prints them for --dry-run).
-//! Pure modules: `config`, `version`, `token`, `pki`, `kubeconfig`, `manifests`, `kubelet`,
-//! `plan`, `phases`. Edges: `host`, `apply`.
+//! Map (see ARCHITECTURE.md): `cli` parses flags into a command's request; `commands` resolve
+//! the configuration (`config`), render the run (`workflow` → `phases` → `plan`) and hand the
+//! plans to `apply`'s executor, or print them for `--dry-run`. Pure modules render; edges
+//! (`host`, `runtime`, `cluster`, `join`, `network`) touch the machine, reached through `apply`.
 
 #![deny(missing_docs)]
 
 pub mod apply;
+pub mod certificate_key;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod config;
+pub mod digest;
+pub mod facts;
 pub mod host;
 pub mod images;
 pub mod join;
+pub mod join_command;
 pub mod jws;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod manifests;
+pub mod mountinfo;
 pub mod network;
-pub mod operate;
+pub mod objects;
+pub mod output;
 pub mod paths;
 pub mod phases;
 pub mod pki;

@@ -72,7 +72,9 @@ fn bundles_round_trip_and_bad_bundles_load_nothing() {
         t.append_data(&mut h, "layer.tar", &b"hello"[..]).unwrap();
         t.finish().unwrap();
     }
-    for (file, why) in [(&truncated, "is truncated, corrupt or too large"), (&garbage, "is truncated, corrupt or too large"), (&no_manifest, "no manifest.json")] {
+    for (file, why) in
+        [(&truncated, "is truncated, corrupt or too large"), (&garbage, "is truncated, corrupt or too large"), (&no_manifest, "no manifest.json")]
+    {
         let r = Run::from(docker_cmd().args(["images", "load", file.to_str().unwrap()]).output().unwrap());
         assert_eq!(r.code, 1, "{}", r.stdout);
         assert!(r.stderr.contains(why) && r.stderr.contains("nothing was loaded"), "{file:?}: {}", r.stderr);

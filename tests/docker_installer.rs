@@ -242,7 +242,8 @@ fn installer_image_lays_down_the_node_starts_the_kubelet_container_and_reset_und
     // reset --dry-run lists and removes nothing; reset --force removes everything kubeup made.
     let r = docker_run(&["reset", "--dry-run", "--host-pid", &host_pid]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains(&format!("would container {kubelet}")) && r.stdout.contains("would remove /etc/kubernetes/pki/ca.key"), "{}", r.stdout);
+    assert!(r.stdout.contains(&format!("remove container {kubelet}")) && r.stdout.contains("remove everything in /etc/kubernetes/pki"), "{}", r.stdout);
+    assert!(r.stdout.contains("[dryrun] nothing was changed"), "{}", r.stdout);
     assert!(inspect(&kubelet)["State"]["Running"] == true);
     let r = docker_run(&["reset", "--host-pid", &host_pid]);
     assert_eq!(r.code, 2, "reset without a terminal must ask for --force: {}", r.stderr);

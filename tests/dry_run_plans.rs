@@ -56,8 +56,14 @@ fn golden(name: &str, actual: &str) {
     }
     let expected = std::fs::read_to_string(&path).unwrap_or_default();
     if expected != actual {
-        let diff: Vec<String> =
-            expected.lines().zip(actual.lines()).enumerate().filter(|(_, (a, b))| a != b).take(5).map(|(i, (a, b))| format!("line {}:\n  golden: {a}\n  now:    {b}", i + 1)).collect();
+        let diff: Vec<String> = expected
+            .lines()
+            .zip(actual.lines())
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .take(5)
+            .map(|(i, (a, b))| format!("line {}:\n  golden: {a}\n  now:    {b}", i + 1))
+            .collect();
         panic!("{name} differs ({} vs {} lines):\n{}\n(UPDATE_GOLDEN=1 to accept)", expected.lines().count(), actual.lines().count(), diff.join("\n"));
     }
 }

@@ -7,7 +7,7 @@ use common::*;
 fn every_certificate_verifies_and_carries_kubeadms_subjects_sans_and_usages() {
     let root = tempfile::tempdir().unwrap();
     let r = init(root.path(), &["--apiserver-cert-extra-sans", "extra.example.com,198.51.100.7", "--control-plane-endpoint", "cp.example.com:6443"]);
-    assert_eq!(r.code, 4, "init stops before starting the kubelet container: {}{}", r.stdout, r.stderr);
+    assert_eq!(r.code, 0, "init on a scratch root (effects recorded, not run): {}{}", r.stdout, r.stderr);
     let pki = host(root.path(), "/etc/kubernetes/pki");
     let p = |f: &str| pki.join(f).to_str().unwrap().to_string();
     let chains = [
@@ -90,7 +90,7 @@ fn every_certificate_verifies_and_carries_kubeadms_subjects_sans_and_usages() {
 fn old_versions_put_admin_and_etcd_clients_in_system_masters() {
     let root = tempfile::tempdir().unwrap();
     let r = init(root.path(), &["--kubernetes-version", "v1.20.2"]);
-    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert_eq!(r.code, 0, "{}", r.stderr);
     let t = tool("openssl", &["x509", "-noout", "-subject", "-in", host(root.path(), "/etc/kubernetes/pki/apiserver-kubelet-client.crt").to_str().unwrap()]).1;
     assert!(t.contains("O = system:masters"), "{t}");
     let t = tool("openssl", &["x509", "-noout", "-subject", "-in", host(root.path(), "/etc/kubernetes/pki/etcd/healthcheck-client.crt").to_str().unwrap()]).1;

@@ -69,13 +69,10 @@ start_node() {
 
 # Exactly the user's command, with this machine's privilege flags instead of --privileged.
 privileged=(--cap-add ALL --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined --security-opt apparmor=unconfined)
-# KUBEUP_E2E_BREAK=apiserver-san runs a deliberately broken kubeup (its API server certificate
-# lacks the node's address): the harness must then fail with a diagnosis. The hook exists only
-# in a test-hooks build (scripts/e2e/build-images makes that image when this is set).
-kubeup_env=()
-[ "${KUBEUP_E2E_BREAK:-}" != apiserver-san ] || kubeup_env=(-e KUBEUP_FAULT_APISERVER_SAN=1)
+# KUBEUP_E2E_BREAK=apiserver-image makes scripts/e2e/build-images build a kube-apiserver image
+# whose binary exits at once: the harness must then fail with kubeup's diagnosis.
 run_kubeup() { # run_kubeup N ARGS…
-  in_node "$1" docker run --rm "${privileged[@]}" "${kubeup_env[@]}" --net=host --pid=host -v /:/host -v /var/run/docker.sock:/var/run/docker.sock "$KUBEUP_IMAGE" "${@:2}"
+  in_node "$1" docker run --rm "${privileged[@]}" --net=host --pid=host -v /:/host -v /var/run/docker.sock:/var/run/docker.sock "$KUBEUP_IMAGE" "${@:2}"
 }
 # run_printed N "docker run --rm --privileged … kubeup join …" EXTRA…: a printed command, as printed
 # (image name and --privileged swapped for this machine's), plus EXTRA flags.
