@@ -86,17 +86,57 @@ impl Remover {
     }
 
     /// Open a directory of the host, each component with `O_NOFOLLOW`. `Ok(None)`: absent.
+    ///
+    /// One kind of link is followed: a link directly in the host root, made by root, in a root
+    /// only root may write — the merged-/usr links (`/lib -> usr/lib`, `/bin`, `/sbin`) of every
+    /// current distribution. Only root can have made those, and no pod volume lies above them.
+    /// Their target is resolved inside the host root, never outside it.
     pub fn open_dir(&self, path: &HostPath) -> Result<Option<OwnedFd>, RemoveError> {
-        let mut cur = self.root.try_clone().map_err(|e| RemoveError::Os { op: "dup", path: "/".into(), errno: errno_of(&e) })?;
-        for comp in path.components() {
-            match openat(cur.as_fd(), OsStr::new(comp), DIR_FLAGS, Mode::empty()) {
-                Ok(fd) => cur = fd,
+        let dup = |fd: &OwnedFd| fd.try_clone().map_err(|e| RemoveError::Os { op: "dup", path: "/".into(), errno: errno_of(&e) });
+        let mut todo: Vec<String> = path.components().rev().map(str::to_owned).collect();
+        let mut cur = dup(&self.root)?;
+        let (mut at_root, mut hops) = (true, 0);
+        while let Some(comp) = todo.pop() {
+            match openat(cur.as_fd(), OsStr::new(&comp), DIR_FLAGS, Mode::empty()) {
+                Ok(fd) => (cur, at_root) = (fd, false),
                 Err(Errno::ENOENT) => return Ok(None),
-                Err(Errno::ELOOP | Errno::ENOTDIR) => return Err(RemoveError::Link { path: path.to_string(), component: comp.to_string() }),
+                Err(Errno::ELOOP | Errno::ENOTDIR) if at_root && hops < MAX_ROOT_LINKS => match self.root_link(&comp) {
+                    Some(target) => {
+                        hops += 1;
+                        todo.extend(target.into_iter().rev());
+                        cur = dup(&self.root)?;
+                    }
+                    None => return Err(RemoveError::Link { path: path.to_string(), component: comp }),
+                },
+                Err(Errno::ELOOP | Errno::ENOTDIR) => return Err(RemoveError::Link { path: path.to_string(), component: comp }),
                 Err(errno) => return Err(RemoveError::Os { op: "open", path: path.to_string(), errno }),
             }
         }
         Ok(Some(cur))
+    }
+
+    /// The target of `/<name>`, as components from the host root, if it is a link kubeup trusts:
+    /// owned by root, in a host root owned by root and writable by no one else.
+    fn root_link(&self, name: &str) -> Option<Vec<String>> {
+        let root = fstat(self.root.as_fd()).ok()?;
+        let link = fstatat(self.root.as_fd(), OsStr::new(name), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).ok()?;
+        let is_link = SFlag::from_bits_truncate(link.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK;
+        if !is_link || link.st_uid != 0 || root.st_uid != 0 || root.st_mode & 0o022 != 0 {
+            return None;
+        }
+        let target = nix::fcntl::readlinkat(self.root.as_fd(), OsStr::new(name)).ok()?;
+        // Relative targets start at the root too (the link is in it); `..` stops at the root.
+        let mut out: Vec<String> = Vec::new();
+        for part in Path::new(&target).components() {
+            match part {
+                std::path::Component::Normal(p) => out.push(p.to_str()?.to_owned()),
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                _ => {}
+            }
+        }
+        Some(out)
     }
 
     /// Remove a file or symlink (never what a symlink points to). A directory is not removed.
@@ -138,6 +178,9 @@ impl Remover {
 fn errno_of(e: &std::io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(0))
 }
+
+/// Links in the host root followed for one path, at most (`/lib -> usr/lib` is one).
+const MAX_ROOT_LINKS: usize = 4;
 
 /// Deeper than this is not a kubelet directory; stop rather than recurse without end.
 const MAX_DEPTH: usize = 64;
@@ -247,5 +290,54 @@ mod tests {
         assert!(matches!(r.remove_file(&known("/etc/kubernetes/pki/ca.key")), Err(RemoveError::Link { .. })));
         assert_eq!(std::fs::read(outside.path().join("pki/ca.key")).unwrap(), b"key");
         assert_eq!(r.remove_file(&known("/etc/absent")).unwrap(), Outcome::Absent);
+    }
+
+    /// A host root with merged /usr: `/lib -> usr/lib`, made by root.
+    fn merged_usr() -> tempfile::TempDir {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("usr/lib/modules")).unwrap();
+        symlink("usr/lib", root.path().join("lib")).unwrap();
+        root
+    }
+
+    #[test]
+    fn the_merged_usr_links_of_the_host_root_are_followed_inside_it() {
+        let root = merged_usr();
+        let r = Remover::open(root.path()).unwrap();
+        assert_eq!(r.remove_dir_if_empty(&HostPath::new("/lib/modules").unwrap()).unwrap(), Outcome::Removed);
+        assert!(!root.path().join("usr/lib/modules").exists());
+        // An absolute target, and one that climbs above the root, both stay inside it.
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(outside.path().join("modules")).unwrap();
+        std::fs::create_dir_all(root.path().join("usr/lib64/modules")).unwrap();
+        symlink("/usr/lib64", root.path().join("lib64")).unwrap();
+        let climb = format!("../../../../..{}", outside.path().display());
+        symlink(&climb, root.path().join("lib32")).unwrap();
+        assert_eq!(r.remove_dir_if_empty(&HostPath::new("/lib64/modules").unwrap()).unwrap(), Outcome::Removed);
+        assert_eq!(r.remove_dir_if_empty(&HostPath::new("/lib32/modules").unwrap()).unwrap(), Outcome::Absent);
+        assert!(outside.path().join("modules").is_dir(), "a link climbing out of the root was followed out of it");
+    }
+
+    #[test]
+    fn root_links_that_someone_else_could_have_made_are_not_followed() {
+        // A link in the host root made by another user.
+        let root = merged_usr();
+        nix::unistd::fchownat(
+            nix::fcntl::AT_FDCWD,
+            &root.path().join("lib"),
+            Some(nix::unistd::Uid::from_raw(65534)),
+            None,
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .unwrap();
+        let r = Remover::open(root.path()).unwrap();
+        assert!(matches!(r.remove_dir_if_empty(&HostPath::new("/lib/modules").unwrap()), Err(RemoveError::Link { .. })));
+        // A root-made link in a host root that anyone may write.
+        let root = merged_usr();
+        std::fs::set_permissions(root.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+        let r = Remover::open(root.path()).unwrap();
+        assert!(matches!(r.remove_dir_if_empty(&HostPath::new("/lib/modules").unwrap()), Err(RemoveError::Link { .. })));
+        assert!(root.path().join("usr/lib/modules").is_dir());
+        // Links below the root stay refused even when root made them (a_symlinked_ancestor…).
     }
 }
