@@ -65,6 +65,12 @@ pub enum Command {
     },
     /// The bridge pod network's per-node agent (runs in the kubeup-network DaemonSet).
     NetworkAgent(NetworkAgentFlags),
+    /// Print a shell completion script: `source <(kubeup completion bash)`, or save it where your shell loads completions.
+    Completion {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Print kubeup's version and the Kubernetes versions it installs.
     Version {
         /// Output format.
@@ -169,6 +175,11 @@ fn dispatch(cli: Cli) -> Result<(), CommandError> {
         }
         Command::Config { command: ConfigCommand::Print { what: PrintWhat::InitDefaults } } => {
             say(&crate::yaml::to_string(&Settings::defaults()).map_err(CommandError::Refused)?);
+            Ok(())
+        }
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "kubeup", &mut std::io::stdout());
             Ok(())
         }
         Command::Version { output } => {
