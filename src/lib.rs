@@ -9,6 +9,7 @@
 
 pub mod apply;
 pub mod certificate_key;
+pub mod certs;
 pub mod cli;
 pub mod cluster;
 pub mod commands;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Subcommand};
 
-use super::flags::{ImageFlags, InitFlags, JoinFlags, NodeFilesFlags};
+use super::flags::{HostFlags, ImageFlags, InitFlags, JoinFlags, NodeFilesFlags};
 use crate::output::Output;
 use crate::phases::INIT_PHASES;
 
@@ -167,6 +167,36 @@ pub enum PrintWhat {
 pub enum CertsCommand {
     /// Print a new random key for `init --upload-certs --certificate-key` (64 hex characters).
     CertificateKey,
+    /// Print when each certificate of this control-plane node expires, and when kubeup renews it (kubeadm's table).
+    CheckExpiration {
+        /// Where the node's files are.
+        #[command(flatten)]
+        files: NodeFilesFlags,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Renew certificates now (`all`, or kubeadm's names), then restart the static pods that read them, one at a time.
+    Renew {
+        /// `all`, or names: admin.conf, apiserver, apiserver-etcd-client, apiserver-kubelet-client, controller-manager.conf, etcd-healthcheck-client, etcd-peer, etcd-server, front-proxy-client, scheduler.conf, super-admin.conf.
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+        /// Certificate directory on the host.
+        #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes/pki")]
+        cert_dir: String,
+        /// Do not restart kube-apiserver, kube-controller-manager or kube-scheduler (restart them yourself).
+        #[arg(long)]
+        no_restart: bool,
+        /// Print what would be renewed and restarted; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Host access.
+        #[command(flatten)]
+        host: HostFlags,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
 }
 
 /// `kubeup join`.

@@ -163,6 +163,10 @@ fn dispatch(cli: Cli) -> Result<(), CommandError> {
             say(&format!("{k}\n"));
             Ok(())
         }
+        Command::Certs { command: CertsCommand::CheckExpiration { files, output } } => cmd::certs::check_expiration(&files.files(), output),
+        Command::Certs { command: CertsCommand::Renew { names, cert_dir, no_restart, dry_run, host, output } } => {
+            block_on(cmd::certs::renew(cmd::certs::RenewRequest { host: host.request(), cert_dir, names, no_restart, dry_run, output }))
+        }
         Command::NetworkAgent(f) => {
             let args = crate::network::AgentArgs {
                 node_name: f.node_name,

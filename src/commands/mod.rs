@@ -3,6 +3,7 @@
 //! report. They take plain requests (the command line builds them) and never touch the host,
 //! Docker or the cluster except through `apply`.
 
+pub mod certs;
 pub mod images;
 pub mod init;
 pub mod join;

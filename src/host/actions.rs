@@ -95,6 +95,7 @@ pub fn apply(exec: &HostExec, action: &HostAction) -> Result<String, ActionError
         }
         // kubeadm's reset warns and goes on when the runtime's pods cannot be removed.
         HostAction::RemovePods { socket } => Ok(remove_pods(exec, socket).unwrap_or_else(|e| format!("warning: the pods of {socket} were not removed: {e}"))),
+        HostAction::RestartContainer { socket, namespace, name } => crate::host::cri::restart(exec, socket, namespace, name, Duration::from_secs(120)),
         HostAction::RemoveBridgeNetwork => {
             use crate::objects::pod_network::{BRIDGE_DEVICE, ROUTE_PROTO};
             // Either may already be gone; only a failure to run `ip` at all is an error.

@@ -4,6 +4,7 @@
 //! read-only facts (hostname, addresses, existing files) that rendering takes as input.
 
 pub mod actions;
+pub mod cri;
 pub mod exec;
 pub mod fs;
 pub mod lock;

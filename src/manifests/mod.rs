@@ -205,3 +205,48 @@ pub fn pki(cfg: &Config, file: &str) -> String {
 pub fn to_yaml(pod: &Pod) -> Result<String, String> {
     crate::yaml::to_string(pod)
 }
+
+/// A static-pod component of the control plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Component {
+    /// etcd.
+    Etcd,
+    /// kube-apiserver.
+    ApiServer,
+    /// kube-controller-manager.
+    ControllerManager,
+    /// kube-scheduler.
+    Scheduler,
+}
+
+impl Component {
+    /// Every component in kubeadm's upgrade order.
+    pub const ALL: [Component; 4] = [Component::Etcd, Component::ApiServer, Component::ControllerManager, Component::Scheduler];
+
+    /// The static pod's (and its container's) name: `kube-apiserver`, `etcd` …
+    pub fn name(self) -> &'static str {
+        match self {
+            Component::Etcd => "etcd",
+            Component::ApiServer => "kube-apiserver",
+            Component::ControllerManager => "kube-controller-manager",
+            Component::Scheduler => "kube-scheduler",
+        }
+    }
+
+    /// The manifest's path on the host.
+    pub fn manifest(self) -> String {
+        format!("{}/{}.yaml", crate::paths::MANIFESTS_DIR, self.name())
+    }
+
+    /// The wait that says it is healthy.
+    pub fn health(self) -> crate::plan::WaitTarget {
+        use crate::plan::WaitTarget;
+        match self {
+            Component::Etcd => WaitTarget::Etcd,
+            Component::ApiServer => WaitTarget::ApiServer,
+            Component::ControllerManager => WaitTarget::ControllerManager,
+            Component::Scheduler => WaitTarget::Scheduler,
+        }
+    }
+}

@@ -50,6 +50,16 @@ pub enum HostAction {
         /// The CRI socket as the host sees it.
         socket: String,
     },
+    /// Stop the running container `name` of a pod in `namespace` through the CRI at `socket`
+    /// (crictl, or ctr), and wait until the kubelet runs a new one (it then reads renewed files).
+    RestartContainer {
+        /// The CRI socket as the host sees it.
+        socket: String,
+        /// The pod's namespace.
+        namespace: String,
+        /// The container's name.
+        name: String,
+    },
     /// Remove the bridge network's bridge `kubeup0` and kubeup's routes (protocol 0x4b) (reset).
     RemoveBridgeNetwork,
 }
@@ -75,6 +85,22 @@ impl HostAction {
             HostAction::RemovePods { socket } => vec![
                 v(&["crictl", "--runtime-endpoint", &format!("unix://{socket}"), "--timeout", "10s", "rmp", "-fa"]),
                 v(&["ctr", "--address", socket, "-n", "k8s.io", "tasks", "kill", "-s", "SIGKILL", "<each container>"]),
+            ],
+            HostAction::RestartContainer { socket, namespace, name } => vec![
+                v(&[
+                    "crictl",
+                    "--runtime-endpoint",
+                    &format!("unix://{socket}"),
+                    "ps",
+                    "-q",
+                    "--state",
+                    "running",
+                    "--namespace",
+                    namespace,
+                    "--name",
+                    &format!("^{name}$"),
+                ]),
+                v(&["crictl", "--runtime-endpoint", &format!("unix://{socket}"), "stop", "--timeout", "30", "<each running container>"]),
             ],
             HostAction::RemoveBridgeNetwork => {
                 use crate::objects::pod_network::{BRIDGE_DEVICE, ROUTE_PROTO};
