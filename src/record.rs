@@ -28,12 +28,22 @@ pub struct InstallRecord {
     /// API objects created once (`Kind namespace/name`), never to be re-created by a re-run.
     #[serde(default)]
     pub objects_created_once: BTreeSet<String>,
+    /// The phase that was creating files when the record was last saved, until it completed:
+    /// set only while a run is in that phase, so a value found at the start of a run means the
+    /// previous run was killed there (and half-written pairs in its files are kubeup's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted_phase: Option<String>,
 }
 
 impl InstallRecord {
     /// Parse a record's bytes.
     pub fn parse(bytes: &[u8]) -> Result<InstallRecord, String> {
         serde_json::from_slice(bytes).map_err(|e| format!("install record {RECORD_PATH} is corrupt ({e}); move it away"))
+    }
+
+    /// Whether `path` is a file the run killed in `phase` had set out to create.
+    pub fn interrupted_in(&self, phase: &str, path: &str) -> bool {
+        self.interrupted_phase.as_deref() == Some(phase) && self.files.contains(path)
     }
 
     /// Add created paths.

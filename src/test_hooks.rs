@@ -15,3 +15,19 @@ macro_rules! test_hook {
         v
     }};
 }
+
+/// `KUBEUP_DIE_AFTER_WRITES=N`: the process dies (exit 137, as if SIGKILLed: no rollback, no
+/// record saved) right after its N-th file write, so that tests can stop a run between any two
+/// writes — e.g. between a private key and its certificate.
+pub fn file_written() {
+    #[cfg(feature = "test-hooks")]
+    {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static WRITES: AtomicUsize = AtomicUsize::new(0);
+        if let Some(n) = std::env::var("KUBEUP_DIE_AFTER_WRITES").ok().and_then(|v| v.parse::<usize>().ok()) {
+            if WRITES.fetch_add(1, Ordering::SeqCst) + 1 == n {
+                std::process::exit(137);
+            }
+        }
+    }
+}

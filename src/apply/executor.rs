@@ -145,11 +145,13 @@ impl<'e> Executor<'e> {
         // Write-ahead: what the phase may create is in the record before it is created, so a run
         // killed in the middle of the phase still leaves a record reset can follow.
         if self.intend(p)? {
+            self.record.interrupted_phase = Some(p.phase.clone());
             self.save_record()?;
         }
         for step in &p.plan.steps {
             self.step(&p.phase, step, &mut applied).await?;
         }
+        self.record.interrupted_phase = None;
         if !applied.is_empty() {
             let parts: Vec<String> = applied.iter().map(|(k, n)| format!("{n} {k}")).collect();
             self.notes.push(format!("[{}] API objects: {}", p.phase, parts.join(", ")));

@@ -90,11 +90,13 @@ impl Files<'_> {
                 self.host.write(&f.path, &f.contents, f.mode)?;
                 self.journal.push(Entry::FileReplaced { path: f.path.clone(), bytes: old, mode });
                 self.changes.replaced += 1;
+                crate::test_hooks::file_written();
             }
             None => {
                 self.host.write(&f.path, &f.contents, f.mode)?;
                 self.journal.push(Entry::FileCreated(f.path.clone()));
                 self.changes.created += 1;
+                crate::test_hooks::file_written();
             }
         }
         Ok(())

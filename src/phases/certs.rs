@@ -26,10 +26,32 @@ fn read_pair(ctx: &Ctx, file: &str) -> Result<(Option<String>, Option<String>), 
     Ok((ctx.view.read_text(&path(ctx, &format!("{file}.crt"))?)?, ctx.view.read_text(&path(ctx, &format!("{file}.key"))?)?))
 }
 
+/// The key first, then the certificate: a run killed between the two leaves a key without a
+/// certificate, which [`orphan_key`] recognises — never a certificate without its key, which is
+/// kubeadm's external-CA mode and must keep meaning only that.
 fn write_pair(ctx: &Ctx, plan: &mut Plan, file: &str, pair: &CertPair) -> Result<(), PhaseError> {
+    let key_policy = if orphan_key(ctx, file)? { WritePolicy::Replace } else { WritePolicy::CreateOnly };
+    plan.write(path(ctx, &format!("{file}.key"))?, pair.key_pem.clone(), KEY_MODE, key_policy, FileKind::PrivateKey);
     plan.write(path(ctx, &format!("{file}.crt"))?, pair.cert_pem.clone(), CERT_MODE, WritePolicy::CreateOnly, FileKind::Certificate);
-    plan.write(path(ctx, &format!("{file}.key"))?, pair.key_pem.clone(), KEY_MODE, WritePolicy::CreateOnly, FileKind::PrivateKey);
     Ok(())
+}
+
+/// Whether `<file>.key` exists without its certificate because the previous run was killed
+/// while writing this very pair: the key is one kubeup itself set out to write in the `certs`
+/// phase of a run that never finished it (the install record says so). Such a key was never
+/// used: the pair is issued anew.
+fn orphan_key(ctx: &Ctx, file: &str) -> Result<bool, PhaseError> {
+    let key = path(ctx, &format!("{file}.key"))?;
+    if ctx.view.read(&path(ctx, &format!("{file}.crt"))?)?.is_some() || ctx.view.read(&key)?.is_none() {
+        return Ok(false);
+    }
+    interrupted(ctx, &key)
+}
+
+/// Whether `file` is one the `certs` phase of a killed run set out to write.
+fn interrupted(ctx: &Ctx, file: &HostPath) -> Result<bool, PhaseError> {
+    let Some(bytes) = ctx.view.read(&crate::paths::known(crate::record::RECORD_PATH))? else { return Ok(false) };
+    Ok(crate::record::InstallRecord::parse(&bytes).is_ok_and(|r| r.interrupted_in("certs", file.as_str())))
 }
 
 /// Render the PKI, or one child (`certs apiserver`).
@@ -65,8 +87,8 @@ pub fn render(ctx: &Ctx, only: Option<&str>) -> Result<Plan, PhaseError> {
                     }
                     cas.insert(ca.phase, (cert, None));
                 }
-                (None, Some(_)) => return Err(PkiError::HalfPair { present: format!("{}.key", ca.file), missing: crt }.into()),
-                (None, None) if selected => {
+                (None, Some(_)) if !orphan_key(ctx, ca.file)? => return Err(PkiError::HalfPair { present: format!("{}.key", ca.file), missing: crt }.into()),
+                (None, _) if selected => {
                     if ca.file.contains('/') {
                         plan.steps.push(Step::EnsureDir { path: path(ctx, ca.file)?.parent(), mode: 0o755 });
                     }
@@ -74,7 +96,7 @@ pub fn render(ctx: &Ctx, only: Option<&str>) -> Result<Plan, PhaseError> {
                     write_pair(ctx, &mut plan, ca.file, &pair)?;
                     cas.insert(ca.phase, (pair.cert_pem, Some(pair.key_pem)));
                 }
-                (None, None) => {}
+                (None, _) => {}
             }
         } else if name == certlist::SA_PHASE {
             if selected {
@@ -99,8 +121,10 @@ pub fn render(ctx: &Ctx, only: Option<&str>) -> Result<Plan, PhaseError> {
                     plan.steps.push(Step::Keep { path: path(ctx, &crt)?, reason: "existing certificate matches the configuration; reused".into() });
                 }
                 (Some(_), None) => return Err(PkiError::HalfPair { present: crt, missing: format!("{}.key", spec.file) }.into()),
-                (None, Some(_)) => return Err(PkiError::HalfPair { present: format!("{}.key", spec.file), missing: crt }.into()),
-                (None, None) => {
+                (None, Some(_)) if !orphan_key(ctx, spec.file)? => {
+                    return Err(PkiError::HalfPair { present: format!("{}.key", spec.file), missing: crt }.into())
+                }
+                (None, _) => {
                     let Some(ca_key) = ca_key else {
                         return Err(PkiError::ExternalCaMissingLeaf { file: crt, ca: format!("{ca_file}.crt") }.into());
                     };
@@ -126,11 +150,13 @@ fn render_sa(ctx: &Ctx, plan: &mut Plan) -> Result<(), PhaseError> {
             }
             plan.steps.push(Step::Keep { path: key_path, reason: "existing service-account key pair reused".into() });
         }
-        (Some(_), None) => return Err(PkiError::HalfPair { present: "sa.key".into(), missing: "sa.pub".into() }.into()),
+        (Some(_), None) if !interrupted(ctx, &key_path)? => return Err(PkiError::HalfPair { present: "sa.key".into(), missing: "sa.pub".into() }.into()),
         (None, Some(_)) => return Err(PkiError::HalfPair { present: "sa.pub".into(), missing: "sa.key".into() }.into()),
-        (None, None) => {
+        (orphan, None) => {
+            // The private key first (see write_pair); an orphan key of a killed run is replaced.
             let (key, public) = pki::issue_sa_key()?;
-            plan.write(key_path, key, KEY_MODE, WritePolicy::CreateOnly, FileKind::PrivateKey);
+            let policy = if orphan.is_some() { WritePolicy::Replace } else { WritePolicy::CreateOnly };
+            plan.write(key_path, key, KEY_MODE, policy, FileKind::PrivateKey);
             plan.write(pub_path, public, CERT_MODE, WritePolicy::CreateOnly, FileKind::PublicKey);
         }
     }
