@@ -17,6 +17,7 @@ pub mod config;
 pub mod digest;
 pub mod facts;
 pub mod host;
+pub mod host_files;
 pub mod images;
 pub mod join;
 pub mod join_command;

@@ -66,7 +66,7 @@ fn transient_failures_are_retried_and_init_completes() {
 fn a_slow_server_is_waited_for() {
     let (root, server, port) = prepared("v1.37.2");
     server.faults(Faults { delay: std::time::Duration::from_millis(150), ..Default::default() });
-    let r = api_init(root.path(), port, "v1.37.2", &["--skip-phases", "preflight,prepare-host,kubelet-start,wait-control-plane,addon"]);
+    let r = api_init(root.path(), port, "v1.37.2", &["--skip-phases", "preflight,prepare-host,kubelet-start,wait-control-plane,cert-renewer,addon"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
 
@@ -83,7 +83,7 @@ fn a_permanent_failure_names_the_object_and_the_http_error() {
 #[test]
 fn v1_29_and_newer_bind_the_admin_group_with_super_admin_first() {
     let (root, server, port) = prepared("v1.37.2");
-    let r = api_init(root.path(), port, "v1.37.2", &["--skip-phases", "preflight,prepare-host,kubelet-start,wait-control-plane,addon"]);
+    let r = api_init(root.path(), port, "v1.37.2", &["--skip-phases", "preflight,prepare-host,kubelet-start,wait-control-plane,cert-renewer,addon"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let log = server.state.lock().unwrap().log.clone();
     let first_write = log.iter().find(|l| l.starts_with("PATCH") || l.starts_with("POST")).unwrap();

@@ -17,6 +17,8 @@ pub mod images;
 pub mod journal;
 pub mod real;
 
+/// The certificate renewer's API calls (Lease, Events, kubelet serving CSRs).
+pub use crate::cluster::renewal::{RenewerApi, LEASE as RENEWAL_LEASE};
 pub use edges::{EdgeError, Edges};
 pub use environment::{EdgeSet, Environment, HostAccess, RunSettings};
 pub use executor::{BestEffort, ExecError, Executor, Outcome};

@@ -78,7 +78,7 @@ fn a_clean_run_completes_and_a_rerun_changes_nothing() {
         let first = node.run(&plans).await.unwrap();
         assert!(first.changes.created > 30, "{:?}", first.changes);
         let after = node.host.snapshot();
-        assert_eq!(node.runtime.containers.borrow().len(), 1);
+        assert_eq!(node.runtime.containers.borrow().len(), 2, "the kubelet and the certificate renewer");
         let again = node.run(&plans).await.unwrap();
         assert_eq!((again.changes.created, again.changes.replaced, again.changes.dirs_created), (0, 0, 0), "{:?}", again.changes);
         assert!(differ(&node.host.snapshot(), &after).is_empty(), "a re-run changed {:?}", differ(&node.host.snapshot(), &after));
@@ -174,7 +174,7 @@ fn a_run_killed_after_any_step_converges_when_run_again() {
             node.run(&plans).await.unwrap_or_else(|e| panic!("killed after step {k}: the re-run failed: {e}"));
             let d = differ(&node.host.snapshot(), &clean.host.snapshot());
             assert!(d.is_empty(), "killed after step {k}: the re-run did not converge: {d:?}");
-            assert_eq!(node.runtime.containers.borrow().len(), 1, "killed after step {k}: a second kubelet container");
+            assert_eq!(node.runtime.containers.borrow().len(), 2, "killed after step {k}: a second kubelet or renewer container");
         }
     });
 }

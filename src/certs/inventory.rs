@@ -6,8 +6,8 @@ use time::OffsetDateTime;
 
 use super::settings::RenewalSettings;
 use super::{Renewable, Source, RENEWABLE};
+use crate::host_files::HostFiles;
 use crate::paths::{self, HostPath};
-use crate::phases::HostFiles;
 use crate::pki::{self, certlist};
 
 /// Why the inventory could not be read.
@@ -15,7 +15,7 @@ use crate::pki::{self, certlist};
 pub enum InventoryError {
     /// A file could not be read.
     #[error(transparent)]
-    Read(#[from] crate::phases::ReadError),
+    Read(#[from] crate::host_files::ReadError),
     /// A file is not what it should be.
     #[error(
         "{path} cannot be parsed ({reason}): restore it from a backup, or move it away and run `kubeup init phase certs` (or `kubeconfig`) to issue it anew"

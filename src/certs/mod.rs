@@ -2,7 +2,7 @@
 //! renewing it (`certs renew`, and the long-running renewer), and which kubelet serving CSRs may
 //! be approved.
 //!
-//! Pure: everything here reads files through [`HostFiles`](crate::phases::HostFiles) and returns
+//! Pure: everything here reads files through [`HostFiles`](crate::host_files::HostFiles) and returns
 //! data or plans; the executor and the renewer's edge carry them out.
 
 pub mod csr_policy;

@@ -13,11 +13,11 @@ use time::OffsetDateTime;
 
 use super::inventory::{self, CertStatus, Inventory, InventoryError};
 use super::Source;
+use crate::host_files::HostFiles;
 use crate::manifests::Component;
 use crate::paths::HostPath;
-use crate::phases::certs::{CERT_MODE, KEY_MODE};
-use crate::phases::HostFiles;
 use crate::pki::{self, certlist, CertPair, Identity};
+use crate::pki::{CERT_MODE, KEY_MODE};
 use crate::plan::{FileKind, HostAction, PhasePlan, Plan, Step, WritePolicy};
 
 /// Where old certificates go before they are replaced.

@@ -61,10 +61,13 @@ impl RenewalSettings {
         Duration::from_secs(self.validity_secs)
     }
 
-    /// When a certificate valid from `not_before` to `not_after` is due.
+    /// When a certificate valid from `not_before` to `not_after` is due: when the configured
+    /// share of its lifetime has passed. The lifetime counted is at most the configured
+    /// validity: kubeadm ≤1.30 starts every leaf at its CA's own start (years back), and a
+    /// backdated start would otherwise count the backdating as life already lived.
     pub fn renew_at(&self, not_before: time::OffsetDateTime, not_after: time::OffsetDateTime) -> time::OffsetDateTime {
-        let life = not_after - not_before;
-        not_before + life * (f64::from(self.renew_after_percent) / 100.0)
+        let life = (not_after - not_before).min(time::Duration::seconds(i64::try_from(self.validity_secs).unwrap_or(i64::MAX)));
+        not_after - life * (f64::from(100 - self.renew_after_percent) / 100.0)
     }
 }
 
@@ -75,10 +78,18 @@ mod tests {
 
     #[test]
     fn due_at_the_configured_share_of_the_lifetime() {
-        let s = RenewalSettings::default();
+        let s = RenewalSettings { validity_secs: 3 * 3600, ..Default::default() };
         let t0 = OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
         let due = s.renew_at(t0, t0 + time::Duration::hours(3));
         assert_eq!(due, t0 + time::Duration::seconds(2 * 3600 + 36));
+        // Backdated five minutes: the backdating is not life lived.
+        assert_eq!(s.renew_at(t0 - time::Duration::minutes(5), t0 + time::Duration::hours(3)), due);
+        // kubeadm ≤1.30: a one-year leaf starting at its ten-year CA's start is due a third of a
+        // year before it ends, not in six years.
+        let year = RenewalSettings::default();
+        let end = t0 + time::Duration::days(365);
+        let due = year.renew_at(t0 - time::Duration::days(2000), end);
+        assert!(end - due > time::Duration::days(120) && end - due < time::Duration::days(121), "{}", end - due);
     }
 
     #[test]

@@ -197,6 +197,21 @@ pub enum CertsCommand {
         #[arg(short, long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Run the certificate renewer of a control-plane node (the kubeup-cert-renewer container runs this): renews what is due, approves verified kubelet serving CSRs.
+    Renewer {
+        /// This node's name (the renewal Lease's holder; its Events go on this Node).
+        #[arg(long, value_name = "NAME")]
+        node_name: String,
+        /// Certificate directory on the host.
+        #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes/pki")]
+        cert_dir: String,
+        /// How often pending kubelet serving CSRs are looked at.
+        #[arg(long, value_name = "DURATION", default_value = "5s")]
+        csr_interval: crate::config::GoDuration,
+        /// Host access.
+        #[command(flatten)]
+        host: HostFlags,
+    },
 }
 
 /// `kubeup join`.

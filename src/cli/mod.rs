@@ -167,6 +167,9 @@ fn dispatch(cli: Cli) -> Result<(), CommandError> {
         Command::Certs { command: CertsCommand::Renew { names, cert_dir, no_restart, dry_run, host, output } } => {
             block_on(cmd::certs::renew(cmd::certs::RenewRequest { host: host.request(), cert_dir, names, no_restart, dry_run, output }))
         }
+        Command::Certs { command: CertsCommand::Renewer { node_name, cert_dir, csr_interval, host } } => {
+            block_on(cmd::renewer::run(cmd::renewer::RenewerRequest { host: host.request(), cert_dir, node_name, csr_interval: csr_interval.0 }))
+        }
         Command::NetworkAgent(f) => {
             let args = crate::network::AgentArgs {
                 node_name: f.node_name,

@@ -7,3 +7,4 @@
 pub mod client;
 pub mod etcd;
 pub mod health;
+pub mod renewal;

@@ -37,7 +37,12 @@ pub async fn init(req: InitRequest) -> Result<(), CommandError> {
         cfg.certificate_key = Some(crate::certificate_key::generate().map_err(|e| CommandError::Usage(format!("cannot make a certificate key: {e}")))?);
     }
     env.check_port(cfg.bind_port);
-    let options = Options { host_fixes: !req.node.no_host_fixes, host_prefix: env.host_prefix(), container_prefix: req.host.container_prefix.clone() };
+    let options = Options {
+        host_fixes: !req.node.no_host_fixes,
+        host_prefix: env.host_prefix(),
+        container_prefix: req.host.container_prefix.clone(),
+        host_pid: req.host.access.host_pid,
+    };
     tracing::info!(version = %cfg.version, node = %cfg.node_name, address = %cfg.advertise_address, "kubeup init");
     let mut notes = Vec::new();
     if let (Some(bundle), false) = (&req.node.image_bundle, req.node.dry_run) {

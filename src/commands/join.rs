@@ -131,7 +131,12 @@ pub async fn join(req: JoinRequest) -> Result<(), CommandError> {
     env.check_port(cfg.bind_port);
     let bootstrap = bootstrap_kubeconfig(&cfg.cluster_name, &discovered.server, &discovered.ca_pem(), &token).map_err(before("kubelet-start"))?;
     let input = JoinInput { ca_pem: discovered.ca_pem(), bootstrap_kubeconfig: bootstrap, kubelet_config: cluster.kubelet_config.clone(), control_plane };
-    let options = Options { host_fixes: !req.node.no_host_fixes, host_prefix: env.host_prefix(), container_prefix: req.host.container_prefix.clone() };
+    let options = Options {
+        host_fixes: !req.node.no_host_fixes,
+        host_prefix: env.host_prefix(),
+        container_prefix: req.host.container_prefix.clone(),
+        host_pid: req.host.access.host_pid,
+    };
 
     // A Ready node of this name that is not this host would be hijacked: refuse (kubeadm does).
     let overlay = crate::plan::Overlay::default();

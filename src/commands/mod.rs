@@ -8,6 +8,7 @@ pub mod images;
 pub mod init;
 pub mod join;
 pub mod kubeconfig;
+pub mod renewer;
 mod report;
 pub mod reset;
 pub mod token;

@@ -66,6 +66,7 @@ impl Settings {
         over(&mut self.kubeup_image, &top.kubeup_image);
         over(&mut self.upload_certs, &top.upload_certs);
         over(&mut self.certificate_key, &top.certificate_key);
+        self.certificate_renewal.overlay(&top.certificate_renewal);
         if let (Some(base), Some(top)) = (&mut self.kube_proxy, &top.kube_proxy) {
             merge_json(base, top);
         } else if top.kube_proxy.is_some() {

@@ -15,6 +15,7 @@ pub mod join_config;
 pub mod kubeadm;
 mod layer;
 pub mod net;
+pub mod renewal;
 mod resolved;
 mod validate;
 
@@ -131,6 +132,9 @@ pub struct Settings {
     /// installer runs as).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubeup_image: Option<String>,
+    /// Certificate renewal and kubelet serving certificates (kubeup only).
+    #[serde(default, skip_serializing_if = "renewal::CertificateRenewal::is_empty")]
+    pub certificate_renewal: renewal::CertificateRenewal,
     /// Fields of kube-proxy's KubeProxyConfiguration that override kubeup's (kubeadm's)
     /// defaults; a kubeadm config file's `KubeProxyConfiguration` document lands here.
     #[serde(default, skip_serializing_if = "Option::is_none")]

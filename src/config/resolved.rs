@@ -45,6 +45,8 @@ pub struct Config {
     pub cert_validity: Duration,
     /// CA certificate lifetime.
     pub ca_validity: Duration,
+    /// Certificate renewal and kubelet serving certificates.
+    pub renewal: super::renewal::Renewal,
     /// Service cluster IP range.
     pub service_subnet: Cidr,
     /// Pod IP range, if any.

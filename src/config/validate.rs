@@ -216,8 +216,10 @@ pub(super) fn resolve(s: Settings, host: &HostDefaults) -> Result<Config, Config
         }
     }
 
+    let renewal = super::renewal::resolve(&s.certificate_renewal).map_err(|(field, why)| invalid(field, why))?;
     let facts = version.facts();
     Ok(Config {
+        renewal,
         cluster_name,
         control_plane_endpoint,
         image_repository,

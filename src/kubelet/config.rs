@@ -29,6 +29,10 @@ pub struct KubeletConfiguration {
     #[serde(skip_serializing_if = "Option::is_none")]
     resolv_conf: Option<String>,
     rotate_certificates: bool,
+    /// Serving certificates signed by the cluster CA through CSRs that kubeup's renewer checks
+    /// and approves (kubeup's `certificateRenewal.kubeletServingCertificates`).
+    #[serde(rename = "serverTLSBootstrap", skip_serializing_if = "std::ops::Not::not")]
+    server_tls_bootstrap: bool,
     static_pod_path: &'static str,
 }
 
@@ -103,6 +107,7 @@ pub fn kubelet_configuration(cfg: &Config, resolv_conf: Option<&str>) -> Kubelet
         read_only_port: 0,
         resolv_conf: resolv_conf.map(str::to_string),
         rotate_certificates: true,
+        server_tls_bootstrap: cfg.renewal.kubelet_serving_certificates,
         static_pod_path: paths::MANIFESTS_DIR,
     }
 }

@@ -38,6 +38,11 @@ pub fn apiserver_flags(cfg: &Config) -> BTreeMap<String, String> {
         ("tls-cert-file", pki(cfg, "apiserver.crt")),
         ("tls-private-key-file", pki(cfg, "apiserver.key")),
     ]);
+    if cfg.renewal.kubelet_serving_certificates {
+        // Kubelets serve certificates signed by the cluster CA (serverTLSBootstrap, approved by
+        // kubeup's renewer after checking them): the API server verifies them.
+        f.insert("kubelet-certificate-authority".into(), pki(cfg, "ca.crt"));
+    }
     if cfg.version.facts().apiserver_insecure_port_flag {
         f.insert("insecure-port".into(), "0".into());
     }

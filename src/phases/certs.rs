@@ -9,10 +9,7 @@ use crate::paths::HostPath;
 use crate::pki::{self, certlist, CertPair, PkiError};
 use crate::plan::{FileKind, Plan, Step, WritePolicy};
 
-/// Mode of private keys.
-pub const KEY_MODE: u32 = 0o600;
-/// Mode of certificates and public keys.
-pub const CERT_MODE: u32 = 0o644;
+pub use crate::pki::{CERT_MODE, KEY_MODE};
 
 fn path(ctx: &Ctx, file: &str) -> Result<HostPath, PhaseError> {
     HostPath::new(format!("{}/{file}", ctx.cfg.cert_dir)).map_err(|e| PhaseError::Render { what: file.into(), reason: e.to_string() })

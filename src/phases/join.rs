@@ -35,6 +35,7 @@ pub static CONTROL_PLANE_JOIN_PHASES: &[PhaseDef] = &[
         render: wait_control_plane_join,
     },
     PhaseDef { name: "mark-control-plane", summary: "Mark the node as a control-plane", children: &[], render: control_plane_config::mark_control_plane },
+    PhaseDef { name: "cert-renewer", summary: "Start the certificate renewer (kubeup only)", children: &[], render: super::cert_renewer::render },
 ];
 
 /// `join`'s phases in kubeadm's order.

@@ -5,6 +5,7 @@
 //! runner applies the plans (or prints them for `--dry-run`).
 
 pub mod addon;
+pub mod cert_renewer;
 pub mod certs;
 pub mod control_plane;
 pub mod control_plane_config;
@@ -38,11 +39,14 @@ pub struct Options {
     pub host_prefix: std::path::PathBuf,
     /// Name prefix of the containers kubeup creates (`kubeup` → `kubeup-kubelet`).
     pub container_prefix: String,
+    /// The host process whose namespaces host commands enter (1 in production); kubeup's own
+    /// long-running containers (the certificate renewer) are told the same.
+    pub host_pid: u32,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { host_fixes: true, host_prefix: "/".into(), container_prefix: "kubeup".into() }
+        Options { host_fixes: true, host_prefix: "/".into(), container_prefix: "kubeup".into(), host_pid: 1 }
     }
 }
 
@@ -152,6 +156,12 @@ pub static INIT_PHASES: &[PhaseDef] = &[
         summary: "Updates settings relevant to the kubelet after TLS bootstrap",
         children: &["enable-client-cert-rotation"],
         render: control_plane_config::kubelet_finalize,
+    },
+    PhaseDef {
+        name: "cert-renewer",
+        summary: "Start the certificate renewer, which also approves verified kubelet serving certificates (kubeup only)",
+        children: &[],
+        render: cert_renewer::render,
     },
     PhaseDef {
         name: "addon",

@@ -6,26 +6,7 @@ use crate::paths::HostPath;
 use crate::plan::Overlay;
 
 use super::PhaseError;
-
-/// Why a file of the host could not be read.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot read {path}: {reason}")]
-pub struct ReadError {
-    /// The file.
-    pub path: HostPath,
-    /// Why.
-    pub reason: String,
-}
-
-/// Read access to the host's files.
-pub trait HostFiles {
-    /// A file's bytes, if it exists.
-    fn read(&self, p: &HostPath) -> Result<Option<Vec<u8>>, ReadError>;
-    /// Whether something exists at the path.
-    fn exists(&self, p: &HostPath) -> Result<bool, ReadError>;
-    /// Whether a directory exists with entries.
-    fn dir_has_entries(&self, p: &HostPath) -> Result<bool, ReadError>;
-}
+pub use crate::host_files::{HostFiles, ReadError};
 
 /// The files on the host with this run's planned files on top.
 pub struct View<'a> {

@@ -22,6 +22,11 @@ use x509_parser::prelude::*;
 
 pub use certlist::{CaSpec, CertSpec};
 
+/// Mode of private keys (kubeadm's).
+pub const KEY_MODE: u32 = 0o600;
+/// Mode of certificates and public keys.
+pub const CERT_MODE: u32 = 0o644;
+
 /// PKI errors, each naming the file and the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
@@ -132,7 +137,8 @@ impl std::fmt::Display for San {
     }
 }
 
-/// kubeadm backdates certificates by five minutes to tolerate clock skew between nodes.
+/// kubeadm backdates the start of a certificate by five minutes to tolerate clock skew between
+/// nodes; its end is `validity` from now, so that a short validity is not spent in advance.
 const BACKDATE: Duration = Duration::from_secs(300);
 
 fn random_serial() -> Result<SerialNumber, String> {
@@ -185,7 +191,7 @@ pub fn issue_ca(cn: &str, validity: Duration, now: OffsetDateTime) -> Result<Cer
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment, KeyUsagePurpose::KeyCertSign];
     p.not_before = now - BACKDATE;
-    p.not_after = now - BACKDATE + validity;
+    p.not_after = now + validity;
     p.serial_number = Some(random_serial().map_err(err)?);
     let cert = p.self_signed(&key).map_err(|e| err(e.to_string()))?;
     Ok(CertPair { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
@@ -213,7 +219,7 @@ pub fn issue_leaf(id: &Identity, ca: &CertPair, validity: Duration, now: OffsetD
         .collect();
     p.use_authority_key_identifier_extension = true;
     p.not_before = now - BACKDATE;
-    p.not_after = (now - BACKDATE + validity).min(ca_not_after);
+    p.not_after = (now + validity).min(ca_not_after);
     p.serial_number = Some(random_serial().map_err(err)?);
     let cert = p.signed_by(&key, &issuer).map_err(|e| err(e.to_string()))?;
     Ok(CertPair { cert_pem: cert.pem(), key_pem: key.serialize_pem() })

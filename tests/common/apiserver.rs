@@ -350,6 +350,11 @@ fn respond(
         }
         ("create", _) => {
             let Ok(mut obj) = serde_json::from_slice::<Value>(body) else { return (status(400, "BadRequest", "body is not JSON"), who) };
+            if obj["metadata"]["name"].is_null() {
+                if let Some(prefix) = obj["metadata"]["generateName"].as_str().map(str::to_string) {
+                    obj["metadata"]["name"] = format!("{prefix}{}", s.rv + 1).into();
+                }
+            }
             let Some(n) = obj["metadata"]["name"].as_str().map(str::to_string) else { return (status(422, "Invalid", "metadata.name: Required value"), who) };
             if s.objects.contains_key(&key(&n)) {
                 status(409, "AlreadyExists", &format!("{resource} {n:?} already exists"))
@@ -386,6 +391,25 @@ fn respond(
                         s.objects.insert(key(n), merged.clone());
                     }
                     ok_json(200, &merged)
+                }
+            }
+        }
+        ("update", Some(n)) => {
+            let Ok(mut obj) = serde_json::from_slice::<Value>(body) else { return (status(400, "BadRequest", "body is not JSON"), who) };
+            match s.objects.get(&key(n)).cloned() {
+                None => not_found(n),
+                // Optimistic concurrency, as the real API server: a stale resourceVersion conflicts.
+                Some(existing)
+                    if !obj["metadata"]["resourceVersion"].is_null() && obj["metadata"]["resourceVersion"] != existing["metadata"]["resourceVersion"] =>
+                {
+                    status(409, "Conflict", &format!("Operation cannot be fulfilled on {resource} {n:?}: the object has been modified"))
+                }
+                Some(existing) => {
+                    s.rv += 1;
+                    obj["metadata"]["resourceVersion"] = s.rv.to_string().into();
+                    obj["metadata"]["uid"] = existing["metadata"]["uid"].clone();
+                    s.objects.insert(key(n), obj.clone());
+                    ok_json(200, &obj)
                 }
             }
         }
@@ -469,10 +493,25 @@ impl TestApiServer {
             "spec": {},
             "status": {
                 "conditions": [{ "type": "Ready", "status": if ready { "True" } else { "False" } }],
-                "addresses": [{ "type": "InternalIP", "address": ip }],
+                "addresses": [{ "type": "InternalIP", "address": ip }, { "type": "Hostname", "address": name }],
             },
         });
         self.state.lock().unwrap().put("", "", "nodes", node);
+    }
+
+    /// A stored object.
+    pub fn object(&self, group: &str, ns: &str, resource: &str, name: &str) -> Option<Value> {
+        self.state.lock().unwrap().get(group, ns, resource, name).cloned()
+    }
+
+    /// Store an object as it is (as another client would have made it).
+    pub fn store(&self, group: &str, ns: &str, resource: &str, obj: Value) {
+        self.state.lock().unwrap().put(group, ns, resource, obj);
+    }
+
+    /// Every stored object of a resource.
+    pub fn objects(&self, resource: &str) -> Vec<Value> {
+        self.state.lock().unwrap().all(resource).into_iter().cloned().collect()
     }
 
     /// "Kind namespace/name" of every stored object, with roleRef → subjects for bindings.

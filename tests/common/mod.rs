@@ -131,7 +131,14 @@ pub fn api_init(root: &Path, port: u16, version: &str, extra: &[&str]) -> Run {
     c.env_remove("KUBEUP_SKIP_EFFECTS");
     c.args(["init", "--host-root", root.to_str().unwrap(), "--node-name", "cp-1", "--apiserver-advertise-address", "127.0.0.1"]);
     c.args(["--apiserver-bind-port", &port.to_string(), "--kubernetes-version", version, "--host-pid", NO_SUCH_PID]);
-    c.args(["--skip-phases", "preflight,prepare-host,kubelet-start,wait-control-plane", "--pod-network", "bridge", "--kubeup-image", "kubeup:test"]);
+    c.args([
+        "--skip-phases",
+        "preflight,prepare-host,kubelet-start,wait-control-plane,cert-renewer",
+        "--pod-network",
+        "bridge",
+        "--kubeup-image",
+        "kubeup:test",
+    ]);
     c.args(extra);
     Run::from(c.output().unwrap())
 }
