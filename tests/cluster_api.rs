@@ -178,3 +178,37 @@ fn upload_certs_encrypts_the_shared_files_as_kubeadm_does() {
         assert_eq!(plain, std::fs::read_to_string(host(root.path(), &format!("/etc/kubernetes/pki/{file}"))).unwrap(), "{data_key}");
     }
 }
+
+#[test]
+fn init_ends_only_when_this_node_is_ready() {
+    let (root, server, port) = prepared("v1.37.2");
+    // The kubelet registered the Node, but its network is not up yet.
+    server.add_node("cp-1", "127.0.0.1", false);
+    let flip = {
+        let state = server.state.clone();
+        std::thread::spawn(move || {
+            // Far longer than the rest of init takes against the test server (about 1 s).
+            std::thread::sleep(std::time::Duration::from_secs(8));
+            let mut s = state.lock().unwrap();
+            let key = (String::new(), String::new(), "nodes".to_string(), "cp-1".to_string());
+            let node = s.objects.get_mut(&key).expect("node cp-1");
+            node["status"]["conditions"][0]["status"] = "True".into();
+            std::time::Instant::now()
+        })
+    };
+    let r = api_init(root.path(), port, "v1.37.2", &[]);
+    let done = std::time::Instant::now();
+    let ready_at = flip.join().unwrap();
+    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    assert!(done >= ready_at, "init returned before node cp-1 was Ready:\n{}", r.stdout);
+    assert!(r.stdout.contains("[wait-node-ready]"), "{}", r.stdout);
+}
+
+#[test]
+fn without_a_pod_network_init_says_the_node_waits_for_one() {
+    let (root, server, port) = prepared("v1.37.2");
+    server.add_node("cp-1", "127.0.0.1", false);
+    let r = api_init(root.path(), port, "v1.37.2", &["--skip-phases", "preflight,prepare-host,kubelet-start,wait-control-plane,cert-renewer,addon/pod-network"]);
+    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("becomes Ready once you install one"), "{}", r.stdout);
+}

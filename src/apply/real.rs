@@ -213,7 +213,12 @@ impl ClusterEdge for RealCluster {
     }
     fn wait(&self, target: WaitTarget, timeout: Duration) -> LocalBoxFuture<'_, Result<Duration, EdgeError>> {
         async move {
-            let admin = if target == WaitTarget::ApiServer { Some(self.admin().await?) } else { None };
+            let admin = match target {
+                WaitTarget::ApiServer => Some(self.admin().await?),
+                // A control-plane node may read its Node as the admin (a worker has no admin.conf).
+                WaitTarget::NodeReady => self.admin().await.ok(),
+                _ => None,
+            };
             let probe = health::Probe {
                 root: &self.root,
                 docker: self.docker.as_ref(),

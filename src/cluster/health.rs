@@ -234,7 +234,15 @@ impl Probe<'_> {
             },
             WaitTarget::TlsBootstrap => self.root.exists(&crate::paths::kubeconfig("kubelet.conf")).unwrap_or(false),
             WaitTarget::NodeReady => {
-                let Some(client) = kubelet_client(self.root).await else { return Ok(false) };
+                // A control-plane node reads its Node as the admin; a worker, which has no
+                // admin.conf, with the kubelet's own credentials.
+                let client = match &self.admin {
+                    Some(admin) => admin.clone(),
+                    None => match kubelet_client(self.root).await {
+                        Some(c) => c,
+                        None => return Ok(false),
+                    },
+                };
                 let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client);
                 match tokio::time::timeout(Duration::from_secs(3), nodes.get_opt(&self.node_name)).await {
                     Ok(Ok(Some(n))) => node_ready(&n),

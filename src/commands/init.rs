@@ -46,7 +46,7 @@ pub async fn init(req: InitRequest) -> Result<(), CommandError> {
     tracing::info!(version = %cfg.version, node = %cfg.node_name, address = %cfg.advertise_address, "kubeup init");
     let mut notes = Vec::new();
     if let (Some(bundle), false) = (&req.node.image_bundle, req.node.dry_run) {
-        notes.extend(images::load_bundle(&env, &cfg.cri_socket, bundle, req.node.image_bundle_sha256.as_deref()).await?);
+        notes.extend(images::load_bundle(&env, &cfg.cri_socket, bundle, req.node.image_bundle_sha256.as_deref(), &crate::images::placement(&cfg, true)).await?);
     }
     if !req.node.dry_run && cfg.pod_network == config::PodNetwork::Bridge {
         // The bridge agent runs from kubeup's own image, which Docker has (it runs this

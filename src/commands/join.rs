@@ -149,7 +149,16 @@ pub async fn join(req: JoinRequest) -> Result<(), CommandError> {
     }
     let mut notes = Vec::new();
     if let (Some(bundle), false) = (&req.node.image_bundle, req.node.dry_run) {
-        notes.extend(images::load_bundle(&env, &cfg.cri_socket, bundle, req.node.image_bundle_sha256.as_deref()).await?);
+        notes.extend(
+            images::load_bundle(
+                &env,
+                &cfg.cri_socket,
+                bundle,
+                req.node.image_bundle_sha256.as_deref(),
+                &crate::images::placement(&cfg, input.control_plane.is_some()),
+            )
+            .await?,
+        );
     }
     let inputs = Inputs { cfg: &cfg, facts: &env.facts, files: env.files(), options: &options, join: Some(&input) };
     let rendered = workflow::render_join(&inputs, &req.selection, req.node.dry_run)?;

@@ -14,6 +14,7 @@ pub mod join;
 pub mod join_input;
 pub mod kubeconfig;
 pub mod kubelet_start;
+pub mod node_ready;
 pub mod preflight;
 pub mod prepare_host;
 pub mod view;
@@ -168,6 +169,12 @@ pub static INIT_PHASES: &[PhaseDef] = &[
         summary: "Install required addons for passing conformance tests, and the pod network",
         children: &["coredns", "kube-proxy", "pod-network"],
         render: addon::render,
+    },
+    PhaseDef {
+        name: "wait-node-ready",
+        summary: "Wait until this node is Ready with its pod network (kubeup only)",
+        children: &[],
+        render: node_ready::render,
     },
     PhaseDef {
         name: "show-join-command",

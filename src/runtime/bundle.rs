@@ -131,6 +131,11 @@ pub fn verify(path: &Path) -> Result<Vec<String>, RuntimeError> {
 
 /// [`verify`], also requiring the file's sha256 (`--image-bundle-sha256`), within `limits`.
 pub fn verify_with(path: &Path, sha256: Option<&str>, limits: BundleLimits) -> Result<Vec<String>, RuntimeError> {
+    verify_manifest(path, sha256, limits).map(|(tags, _)| tags)
+}
+
+/// [`verify_with`], also returning the bundle's manifest.json (to split it by store).
+pub fn verify_manifest(path: &Path, sha256: Option<&str>, limits: BundleLimits) -> Result<(Vec<String>, serde_json::Value), RuntimeError> {
     let file = File::open(path).map_err(|e| bundle_err(path, format!("cannot be opened: {e}")))?;
     let mut reader = BufReader::new(Hashing { inner: file, hash: <sha2::Sha256 as sha2::Digest>::new() });
     let gz = std::io::BufRead::fill_buf(&mut reader).map_err(|e| bundle_err(path, e.to_string()))?.starts_with(&[0x1f, 0x8b]);
@@ -184,7 +189,7 @@ pub fn verify_with(path: &Path, sha256: Option<&str>, limits: BundleLimits) -> R
         }
         tags.extend(image["RepoTags"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_string)));
     }
-    Ok(tags)
+    Ok((tags, manifest))
 }
 
 /// Verify, then load a bundle into Docker. `progress` gets Docker's status lines.

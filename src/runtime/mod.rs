@@ -5,6 +5,7 @@
 //! re-runs find them and how `reset` removes exactly them.
 
 pub mod bundle;
+pub mod bundle_subset;
 pub mod privileges;
 
 use std::collections::{BTreeMap, HashMap};
