@@ -45,9 +45,10 @@ pub fn etcd_flags(cfg: &Config) -> BTreeMap<String, String> {
     let adv = url_host(&cfg.advertise_address);
     let client = format!("https://{adv}:{CLIENT_PORT}");
     let peer = format!("https://{adv}:{PEER_PORT}");
-    // With a loopback advertise address (single-node test setups) kubeadm would list the same
-    // URL twice and etcd would fail to bind it the second time.
-    let listen_client = if cfg.advertise_address == localhost(cfg) { client.clone() } else { format!("{},{client}", local_client_url(cfg)) };
+    // With a loopback advertise address (single-node and two-roots-on-one-machine test setups)
+    // kubeadm would list a loopback URL twice, or bind another member's 127.0.0.1, and etcd
+    // would fail to start.
+    let listen_client = if cfg.advertise_address.is_loopback() { client.clone() } else { format!("{},{client}", local_client_url(cfg)) };
     let mut f = flags([
         ("name", cfg.node_name.clone()),
         ("advertise-client-urls", client),
