@@ -480,3 +480,45 @@ fn cgroup_v1_is_a_preflight_error_where_the_kubelet_refuses_it() {
         }
     }
 }
+
+/// Row 8: everything of the cluster the user set travels in kubeadm-config, in the extraArgs
+/// spelling of the minor's kubeadm API, and a further control plane renders from it.
+#[test]
+fn the_whole_cluster_configuration_round_trips_to_a_second_control_plane() {
+    let user = "apiServer:\n  certSANs: [api.example.test, 203.0.113.7]\n  extraArgs:\n    audit-log-maxage: \"7\"\n\
+                controllerManager:\n  extraArgs:\n    node-monitor-grace-period: 50s\n\
+                scheduler:\n  extraArgs:\n    v: \"2\"\n\
+                etcd:\n  imageTag: 3.5.21-0\n  dataDir: /srv/etcd\n  serverCertSANs: [etcd.example.test]\n  peerCertSANs: [peer.example.test]\n  extraArgs:\n    quota-backend-bytes: \"8589934592\"\n\
+                certificateValidityPeriod: 4000h\n";
+    for (minor, list) in [(20, false), (30, false), (37, true)] {
+        let first = cfg_at(minor, "192.0.2.10", user);
+        let uploaded = kubeup::objects::cluster::cluster_configuration(&first);
+        assert_eq!(uploaded["apiServer"]["extraArgs"].is_array(), list, "v1.{minor}: {uploaded:#}");
+        let text = kubeup::yaml::to_string(&uploaded).unwrap();
+        let settings = config::kubeadm::settings_from_cluster_configuration(&text).unwrap();
+        let host = HostDefaults { hostname: Some("cp-2".into()), address: Some("192.0.2.11".parse().unwrap()), ..Default::default() };
+        let second = config::resolve(Some(settings), &Settings::default(), &host).unwrap();
+        assert_eq!(second.apiserver_cert_sans, first.apiserver_cert_sans, "v1.{minor}");
+        assert_eq!(second.apiserver_extra_args, first.apiserver_extra_args, "v1.{minor}");
+        assert_eq!(second.controller_manager_extra_args, first.controller_manager_extra_args, "v1.{minor}");
+        assert_eq!(second.scheduler_extra_args, first.scheduler_extra_args, "v1.{minor}");
+        assert_eq!(
+            (&second.etcd_image_tag, &second.etcd_data_dir, &second.etcd_server_cert_sans, &second.etcd_peer_cert_sans, &second.etcd_extra_args),
+            (&first.etcd_image_tag, &first.etcd_data_dir, &first.etcd_server_cert_sans, &first.etcd_peer_cert_sans, &first.etcd_extra_args),
+            "v1.{minor}"
+        );
+        if list {
+            assert_eq!(second.cert_validity, first.cert_validity, "v1.{minor}: v1beta4 carries the validity periods");
+        }
+        let cert_sans = kubeup::pki::certlist::leaves(&second);
+        let apiserver = cert_sans.iter().find(|c| c.file == "apiserver").unwrap();
+        assert!(format!("{:?}", apiserver.identity.sans).contains("api.example.test"), "v1.{minor}: node 2's apiserver certificate names the user's SAN");
+        assert_eq!(second.node_name, "cp-2");
+    }
+    // A kubeadm-made ClusterConfiguration with fields kubeup does not use still reads.
+    let kubeadm = "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: v1.30.2\n\
+                   apiServer:\n  timeoutForControlPlane: 4m0s\n  certSANs: [lb.example.test]\n  extraVolumes: []\n\
+                   featureGates: {}\nnetworking:\n  serviceSubnet: 10.96.0.0/12\n";
+    let s = config::kubeadm::settings_from_cluster_configuration(kubeadm).unwrap();
+    assert_eq!(s.api_server.cert_sans, vec!["lb.example.test".to_string()]);
+}
