@@ -132,6 +132,10 @@ fn coredns_and_kube_proxy_of_every_minor_are_kubeadms() {
         let ctr = &pod["containers"][0];
         if let (Some(path), Some(tag)) = (fact(&all, minor, "coredns_image_path"), fact(&all, minor, "coredns_version")) {
             r.eq(minor, "coredns image", s(&ctr["image"]), format!("registry.k8s.io/{}:{}", s(path), s(tag)));
+            // From v1.21.2 (kubeadm #102502) a custom imageRepository gets `<repo>/coredns`.
+            let mirror = cfg_at(minor, "192.0.2.10", "imageRepository: mirror.example.test/k8s\n");
+            let image = s(&object(&kubeup::objects::coredns::coredns(&mirror), "Deployment", "coredns")["spec"]["template"]["spec"]["containers"][0]["image"]);
+            r.eq(minor, "coredns image from a mirror", image, format!("mirror.example.test/k8s/coredns:{}", s(tag)));
         }
         if let Some(v) = fact(&all, minor, "coredns_corefile") {
             let corefile = s(&object(&objects, "ConfigMap", "coredns")["data"]["Corefile"]);
@@ -220,6 +224,23 @@ fn kubelet_settings_of_every_minor_are_kubeadms() {
                 other => other.contains("dockershim") && c.cri_socket.contains("dockershim"),
             };
             r.eq(minor, "pod_infra_container_image_flag", flags.contains_key("pod-infra-container-image"), want);
+        }
+        if let Some(v) = fact(&all, minor, "kubeadm_flags_env_default") {
+            let env = kubelet_config::kubeadm_flags_env(&flags);
+            let want: Vec<String> = v
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| s(f).replace("unix://<criSocket>", &c.cri_socket).replace("<criSocket verbatim>", &c.cri_socket).replace("<criSocket>", &c.cri_socket))
+                .map(|f| f.replace("<repo>/pause:<tag>", &c.pause_image()))
+                .collect();
+            r.eq(minor, "kubeadm_flags_env_default", env, format!("KUBELET_KUBEADM_ARGS=\"{}\"\n", want.join(" ")));
+        }
+        if let Some(v) = fact(&all, minor, "kubelet_configuration_api_version") {
+            r.eq(minor, "kubelet_configuration_api_version", cluster_wide.lines().next().map(str::to_string), Some(format!("apiVersion: {}", s(v))));
+        }
+        if let Some(v) = fact(&all, minor, "kube_proxy_configuration_api_version") {
+            r.eq(minor, "kube_proxy_configuration_api_version", s(&kubeup::objects::kube_proxy::kube_proxy_configuration(&c)["apiVersion"]), s(v));
         }
         if let Some(v) = fact(&all, minor, "kubelet_config_map_name") {
             r.eq(minor, "kubelet_config_map_name", c.version.facts().kubelet_config_map.to_string(), s(v));

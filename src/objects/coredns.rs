@@ -35,6 +35,16 @@ pub fn corefile(dns_domain: &str, cache_disable: bool) -> String {
     )
 }
 
+/// CoreDNS's image path below the repository: `coredns/coredns` in kubeadm's default registry,
+/// plain `coredns` in any other (a mirror), as kubeadm does from v1.21.2 (#102502).
+fn coredns_path<'a>(cfg: &Config, default_path: &'a str) -> &'a str {
+    if matches!(cfg.image_repository.as_str(), "registry.k8s.io" | "k8s.gcr.io") {
+        default_path
+    } else {
+        "coredns"
+    }
+}
+
 /// The probe port: its number, or from 1.34 the name of a container port kubeadm declares.
 fn probe_port(named: bool, name: &str, number: i32) -> IntOrString {
     if named {
@@ -68,7 +78,7 @@ pub fn coredns(cfg: &Config) -> Vec<Value> {
     readiness.port = probe_port(facts.coredns_named_probe_ports, "readiness-probe", 8181);
     let container = Container {
         name: "coredns".into(),
-        image: Some(format!("{}/{path}:{tag}", cfg.image_repository)),
+        image: Some(format!("{}/{path}:{tag}", cfg.image_repository, path = coredns_path(cfg, path))),
         image_pull_policy: Some("IfNotPresent".into()),
         args: Some(vec!["-conf".into(), "/etc/coredns/Corefile".into()]),
         ports: Some(ports),
