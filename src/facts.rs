@@ -36,6 +36,9 @@ pub struct HostFacts {
     pub systemd: bool,
     /// Whether the host's /etc/hosts names this host (kubeadm's Hostname check, without DNS).
     pub hosts_file: Option<String>,
+    /// The IPv4 address of the interface with the default route, if there is one (the kubelet's
+    /// fallback for its node address).
+    pub default_route_address: Option<IpAddr>,
     /// The host's resolv.conf for pods when systemd-resolved runs.
     pub resolv_conf: Option<String>,
     /// Effective user id of kubeup.

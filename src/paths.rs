@@ -67,6 +67,8 @@ pub const MANIFESTS_DIR: &str = "/etc/kubernetes/manifests";
 pub const KUBELET_DIR: &str = "/var/lib/kubelet";
 /// The kubelet's configuration file.
 pub const KUBELET_CONFIG: &str = "/var/lib/kubelet/config.yaml";
+/// The node's own part of the kubelet configuration (kubeadm's NodeLocalCRISocket, 1.34+).
+pub const KUBELET_INSTANCE_CONFIG: &str = "/var/lib/kubelet/instance-config.yaml";
 /// kubeadm's kubelet flags file (kept for tools that read it).
 pub const KUBELET_FLAGS_ENV: &str = "/var/lib/kubelet/kubeadm-flags.env";
 /// The systemd unit kubeup installs on systemd hosts.
@@ -108,6 +110,7 @@ mod tests {
             KUBELET_DIR,
             KUBELET_CONFIG,
             KUBELET_FLAGS_ENV,
+            KUBELET_INSTANCE_CONFIG,
             KUBELET_UNIT,
             SYSTEMD_RUNTIME_DIR,
             CNI_CONF_DIR,

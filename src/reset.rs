@@ -132,7 +132,9 @@ pub fn render(facts: &ResetFacts, opts: &ResetOptions) -> Result<Vec<PhasePlan>,
     let mut plans = Vec::new();
     if let Some(peer_url) = &facts.etcd_peer_url {
         // kubeadm's reset on a control-plane node: leave etcd first, while it still runs.
-        let endpoint = format!("https://127.0.0.1:{}", crate::manifests::etcd::CLIENT_PORT);
+        // etcd's loopback is ::1 on an IPv6 control plane (its peer URL is then bracketed).
+        let localhost = if peer_url.contains('[') { "[::1]" } else { "127.0.0.1" };
+        let endpoint = format!("https://{localhost}:{}", crate::manifests::etcd::CLIENT_PORT);
         plans.push(PhasePlan { phase: "remove-etcd-member".into(), plan: Plan { steps: vec![Step::EtcdLeave { endpoint, peer_url: peer_url.clone() }] } });
     }
     let mut steps = Vec::new();

@@ -22,6 +22,12 @@ fn cfg(version: &str) -> config::Config {
     .unwrap()
 }
 
+/// A host whose default-route interface carries the advertise address: the kubelet finds its
+/// address by itself, so no `--node-ip` (as kubeadm renders it).
+fn on_own_address() -> kubelet_config::NodeAddressFacts<'static> {
+    kubelet_config::NodeAddressFacts { hosts_file: None, default_address: Some("192.0.2.10".parse().unwrap()) }
+}
+
 fn check(name: &str, actual: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
@@ -50,9 +56,11 @@ fn render_all(version: &str, tag: &str) {
     check(&format!("kube-apiserver-{tag}.yaml"), &manifests::to_yaml(&manifests::apiserver::pod(&c, &dirs)).unwrap());
     check(&format!("kube-controller-manager-{tag}.yaml"), &manifests::to_yaml(&manifests::controller_manager::pod(&c, &dirs, false)).unwrap());
     check(&format!("kube-scheduler-{tag}.yaml"), &manifests::to_yaml(&manifests::scheduler::pod(&c)).unwrap());
-    let kc = kubeup::yaml::to_string(&kubelet_config::kubelet_configuration(&c, Some("/run/systemd/resolve/resolv.conf"))).unwrap();
+    // The node's own file: the cluster's configuration with this node's instance configuration.
+    let cluster = kubeup::yaml::to_string(&kubelet_config::kubelet_configuration(&c, Some("/run/systemd/resolve/resolv.conf"))).unwrap();
+    let kc = kubelet_config::node_kubelet_config(&c, &cluster).unwrap();
     check(&format!("kubelet-config-{tag}.yaml"), &kc);
-    let flags = kubelet_config::kubelet_flags(&c, Some("cp-1"));
+    let flags = kubelet_config::kubelet_flags(&c, Some("cp-1"), on_own_address());
     check(&format!("kubeadm-flags-{tag}.env"), &kubelet_config::kubeadm_flags_env(&flags));
     let spec = container::kubelet_container(&c, "kubeup-kubelet", &flags, kc.as_bytes(), true, |_| true);
     check(&format!("kubelet-container-{tag}.json"), &format!("{:#}\n", serde_json::to_value(&spec).unwrap()));
@@ -83,8 +91,9 @@ fn every_supported_minor_renders_and_parses_back() {
         let etcd = manifests::to_yaml(&manifests::etcd::pod(&c)).unwrap();
         assert_eq!(etcd.contains("--feature-gates=InitialCorruptCheck=true"), minor >= 34, "v1.{minor}");
         assert_eq!(etcd.contains("--experimental-initial-corrupt-check=true"), (22..34).contains(&minor), "v1.{minor}");
-        let flags = kubelet_config::kubelet_flags(&c, Some("cp-1"));
-        assert_eq!(flags.contains_key("container-runtime"), minor < 27, "v1.{minor}");
-        assert_eq!(flags.contains_key("pod-infra-container-image"), minor < 35, "v1.{minor}");
+        let flags = kubelet_config::kubelet_flags(&c, Some("cp-1"), on_own_address());
+        assert_eq!(flags.contains_key("container-runtime"), minor < 26, "v1.{minor}");
+        // 1.20's kubeadm passes it only for the dockershim socket (the default here is containerd's).
+        assert_eq!(flags.contains_key("pod-infra-container-image"), (21..35).contains(&minor), "v1.{minor}");
     }
 }

@@ -70,7 +70,14 @@ fn a_worker_gets_the_ca_the_bootstrap_kubeconfig_and_the_clusters_kubelet_config
     let read = |r: &Path, p: &str| std::fs::read_to_string(host(r, p)).unwrap();
     assert_eq!(read(node.path(), "/etc/kubernetes/pki/ca.crt"), read(root.path(), "/etc/kubernetes/pki/ca.crt"));
     let cm = server.state.lock().unwrap().get("", "kube-system", "configmaps", "kubelet-config").unwrap()["data"]["kubelet"].as_str().unwrap().to_string();
-    assert_eq!(read(node.path(), "/var/lib/kubelet/config.yaml"), cm);
+    // The cluster's kubelet configuration with this node's own CRI socket merged in (1.34+,
+    // kubeadm's instance-config.yaml), never another node's.
+    let mut want: serde_json::Value = serde_saphyr::from_str(&cm).unwrap();
+    assert!(want.get("containerRuntimeEndpoint").is_none(), "the ConfigMap holds no node's socket: {cm}");
+    want["containerRuntimeEndpoint"] = "unix:///run/containerd/containerd.sock".into();
+    let got: serde_json::Value = serde_saphyr::from_str(&read(node.path(), "/var/lib/kubelet/config.yaml")).unwrap();
+    assert_eq!(got, want);
+    assert!(read(node.path(), "/var/lib/kubelet/instance-config.yaml").contains("containerRuntimeEndpoint: unix:///run/containerd/containerd.sock"));
     let boot = host(node.path(), "/etc/kubernetes/bootstrap-kubelet.conf");
     let (ok, view) = tool(
         "kubectl",

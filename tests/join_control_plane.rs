@@ -53,8 +53,10 @@ fn wait_for(what: &str, mut f: impl FnMut() -> (bool, String)) -> String {
 
 #[test]
 fn a_second_control_plane_node_gets_the_shared_pki_its_own_certs_and_joins_etcd() {
-    let (root_a, _server, port) = prepared(VERSION);
-    let r = api_init(root_a.path(), port, VERSION, &["--upload-certs"]);
+    // A SAN the user asked for on init must reach every control plane (issue #14, row 8).
+    let sans = ["--apiserver-cert-extra-sans", "api.example.test"];
+    let (root_a, _server, port) = prepared_with(VERSION, &sans);
+    let r = api_init(root_a.path(), port, VERSION, &["--upload-certs", sans[0], sans[1]]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let line = r.stdout.lines().find(|l| l.contains("--control-plane --certificate-key")).expect("a control-plane join command").to_string();
     let key = line.rsplit(' ').next().unwrap().to_string();
@@ -96,6 +98,16 @@ fn a_second_control_plane_node_gets_the_shared_pki_its_own_certs_and_joins_etcd(
     let crt = host(root_b.path(), "/etc/kubernetes/pki/apiserver.crt");
     let (_, text) = tool("openssl", &["x509", "-noout", "-text", "-in", crt.to_str().unwrap()]);
     assert!(text.contains("IP Address:127.0.0.2") && text.contains("DNS:cp-2"), "{text}");
+    assert!(text.contains("DNS:api.example.test"), "the user's certSANs travel in kubeadm-config to node 2: {text}");
+    // kubeadm's CreateJoinControlPlaneKubeConfigFiles: admin, controller-manager and scheduler
+    // only; the kubelet bootstraps its own credentials (issue #14, row 7).
+    for f in ["admin.conf", "controller-manager.conf", "scheduler.conf"] {
+        assert!(host(root_b.path(), &format!("/etc/kubernetes/{f}")).exists(), "{f} on node 2");
+    }
+    for f in ["super-admin.conf", "kubelet.conf"] {
+        assert!(!host(root_b.path(), &format!("/etc/kubernetes/{f}")).exists(), "{f} must not be made on a joining control plane");
+    }
+    assert!(j.stdout.contains("TLS bootstrap"), "the kubelet's TLS bootstrap is awaited: {}", j.stdout);
     let ca = host(root_b.path(), "/etc/kubernetes/pki/ca.crt");
     let (ok, v) = tool("openssl", &["verify", "-CAfile", ca.to_str().unwrap(), crt.to_str().unwrap()]);
     assert!(ok, "{v}");

@@ -100,8 +100,14 @@ pub trait ClusterEdge {
     fn sign_cluster_info<'a>(&'a self, token: &'a crate::token::BootstrapToken) -> LocalBoxFuture<'a, Result<(), EdgeError>>;
     /// The cluster's bootstrap token Secrets.
     fn bootstrap_tokens(&self) -> LocalBoxFuture<'_, Result<Vec<k8s_openapi::api::core::v1::Secret>, EdgeError>>;
-    /// Label and taint a Node once it registered; whether anything changed.
-    fn mark_node<'a>(&'a self, name: &'a str, labels: &'a [String], taints: &'a [String]) -> LocalBoxFuture<'a, Result<bool, EdgeError>>;
+    /// Label, taint and annotate a Node once it registered; whether anything changed.
+    fn mark_node<'a>(
+        &'a self,
+        name: &'a str,
+        labels: &'a [String],
+        taints: &'a [String],
+        annotations: &'a std::collections::BTreeMap<String, String>,
+    ) -> LocalBoxFuture<'a, Result<bool, EdgeError>>;
     /// Wait for a component; how long it took, or [`EdgeError::Wait`] with the diagnosis.
     fn wait(&self, target: WaitTarget, timeout: Duration) -> LocalBoxFuture<'_, Result<Duration, EdgeError>>;
 }

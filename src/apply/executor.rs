@@ -257,12 +257,13 @@ impl<'e> Executor<'e> {
                 self.edges.etcd.promote(endpoint, peer_url).await?;
                 self.notes.push(format!("[{phase}] etcd member {peer_url} promoted to a voting member"));
             }
-            Step::MarkNode { name, labels, taints } => {
-                let changed = self.edges.cluster.mark_node(name, labels, taints).await?;
+            Step::MarkNode { name, labels, taints, annotations } => {
+                let changed = self.edges.cluster.mark_node(name, labels, taints, annotations).await?;
                 if changed {
                     self.journal.push(Entry::NodeMarked(name.clone()));
                 }
-                self.notes.push(format!("[{phase}] node {name} {}", if changed { "labelled and tainted as a control-plane node" } else { "already marked" }));
+                let what = if labels.is_empty() && taints.is_empty() { "annotated" } else { "labelled and tainted as a control-plane node" };
+                self.notes.push(format!("[{phase}] node {name} {}", if changed { what } else { "already marked" }));
             }
             Step::RemoveFile { path, reason } => {
                 if self.files().remove(path)? {

@@ -208,8 +208,26 @@ impl ClusterEdge for RealCluster {
     fn bootstrap_tokens(&self) -> LocalBoxFuture<'_, Result<Vec<k8s_openapi::api::core::v1::Secret>, EdgeError>> {
         async move { Ok(client::bootstrap_tokens(&self.admin().await?).await?) }.boxed_local()
     }
-    fn mark_node<'a>(&'a self, name: &'a str, labels: &'a [String], taints: &'a [String]) -> LocalBoxFuture<'a, Result<bool, EdgeError>> {
-        async move { Ok(client::mark_node(&self.admin().await?, name, labels, taints, Duration::from_secs(240)).await?) }.boxed_local()
+    fn mark_node<'a>(
+        &'a self,
+        name: &'a str,
+        labels: &'a [String],
+        taints: &'a [String],
+        annotations: &'a std::collections::BTreeMap<String, String>,
+    ) -> LocalBoxFuture<'a, Result<bool, EdgeError>> {
+        async move {
+            // A worker has no admin.conf: it annotates its own Node with the kubelet's credentials,
+            // which the Node authorizer allows (as kubeadm join does).
+            let client = if labels.is_empty() && taints.is_empty() && self.kubeconfig("admin.conf")?.is_none() {
+                crate::cluster::health::kubelet_client(&self.root).await.ok_or_else(|| {
+                    EdgeError::Unavailable("/etc/kubernetes/kubelet.conf is missing or unusable: the kubelet's TLS bootstrap did not finish".into())
+                })?
+            } else {
+                self.admin().await?
+            };
+            Ok(client::mark_node(&client, name, labels, taints, annotations, Duration::from_secs(240)).await?)
+        }
+        .boxed_local()
     }
     fn wait(&self, target: WaitTarget, timeout: Duration) -> LocalBoxFuture<'_, Result<Duration, EdgeError>> {
         async move {

@@ -212,9 +212,16 @@ pub async fn apply_owned(client: &Client, obj: &serde_json::Value, owner: &str) 
     apply(client, &obj, false).await
 }
 
-/// Wait for the Node to register, then add labels and NoSchedule taints (strategic merge, so
-/// taints others set stay). Returns whether anything changed.
-pub async fn mark_node(client: &Client, name: &str, labels: &[String], taints: &[String], timeout: Duration) -> Result<bool, ClusterError> {
+/// Wait for the Node to register, then add labels, NoSchedule taints and annotations (merge
+/// patch, so taints others set stay). Returns whether anything changed.
+pub async fn mark_node(
+    client: &Client,
+    name: &str,
+    labels: &[String],
+    taints: &[String],
+    annotations: &std::collections::BTreeMap<String, String>,
+    timeout: Duration,
+) -> Result<bool, ClusterError> {
     let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
     let object = format!("Node {name}");
     let started = Instant::now();
@@ -231,10 +238,15 @@ pub async fn mark_node(client: &Client, name: &str, labels: &[String], taints: &
     let have_taints: Vec<String> = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default().into_iter().map(|t| t.key).collect();
     let missing_labels: Vec<&String> = labels.iter().filter(|l| !have_labels.contains_key(*l)).collect();
     let missing_taints: Vec<&String> = taints.iter().filter(|t| !have_taints.contains(t)).collect();
-    if missing_labels.is_empty() && missing_taints.is_empty() {
+    let have_annotations = node.metadata.annotations.clone().unwrap_or_default();
+    let changed_annotations: Vec<(&String, &String)> = annotations.iter().filter(|(k, v)| have_annotations.get(*k) != Some(*v)).collect();
+    if missing_labels.is_empty() && missing_taints.is_empty() && changed_annotations.is_empty() {
         return Ok(false);
     }
     let mut patch = serde_json::json!({ "metadata": { "labels": {} } });
+    if !changed_annotations.is_empty() {
+        patch["metadata"]["annotations"] = changed_annotations.iter().map(|(k, v)| (k.to_string(), serde_json::Value::from(v.as_str()))).collect();
+    }
     for l in &missing_labels {
         patch["metadata"]["labels"][l.as_str()] = "".into();
     }

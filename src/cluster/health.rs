@@ -215,10 +215,17 @@ impl Probe<'_> {
                 else {
                     return Err("the etcd CA or the healthcheck client certificate is missing".into());
                 };
-                match tls_client("https://127.0.0.1:2379", &ca, true, Some((&cert, &key))) {
-                    Some(c) => ok(get(&c, "/health").await, &|b| b.contains("\"health\":\"true\"")),
-                    None => false,
+                // etcd's own loopback: 127.0.0.1, or ::1 on an IPv6 control plane.
+                let mut healthy = false;
+                for url in ["https://127.0.0.1:2379", "https://[::1]:2379"] {
+                    if let Some(c) = tls_client(url, &ca, true, Some((&cert, &key))) {
+                        if ok(get(&c, "/health").await, &|b| b.contains("\"health\":\"true\"")) {
+                            healthy = true;
+                            break;
+                        }
+                    }
                 }
+                healthy
             }
             WaitTarget::ApiServer => match &self.admin {
                 Some(c) => ok(get(c, "/readyz").await, &|b| b.trim() == "ok"),

@@ -262,5 +262,32 @@ pub fn settings_from_cluster_configuration(cluster_configuration: &str) -> Resul
     out.networking.dns_domain = net("dnsDomain");
     // The pod network is the cluster's business; a worker installs none.
     out.networking.pod_network = Some("none".into());
+    // What a further control plane must render like the first: its SANs, flags and etcd.
+    // Lenient: a kubeadm-made cluster may hold fields kubeup does not use.
+    let at = |path: &[&str]| path.iter().try_fold(&v, |x, k| x.get(*k)).filter(|x| !x.is_null());
+    let strings = |path: &[&str]| -> Vec<String> {
+        at(path).and_then(|x| x.as_array()).map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default()
+    };
+    let extra = |path: &[&str]| -> Result<BTreeMap<String, String>, String> {
+        at(path)
+            .map(|x| serde_json::from_value::<ExtraArgs>(x.clone()).map(ExtraArgs::into_map).map_err(|e| format!("{}: {e}", path.join("."))))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    };
+    let duration = |key: &str| -> Result<Option<GoDuration>, String> {
+        at(&[key]).map(|x| serde_json::from_value::<GoDuration>(x.clone()).map_err(|e| format!("{key}: {e}"))).transpose()
+    };
+    out.certificate_validity_period = duration("certificateValidityPeriod")?;
+    out.ca_certificate_validity_period = duration("caCertificateValidityPeriod")?;
+    out.api_server = ApiServerSettings { cert_sans: strings(&["apiServer", "certSANs"]), extra_args: extra(&["apiServer", "extraArgs"])? };
+    out.controller_manager = ComponentSettings { extra_args: extra(&["controllerManager", "extraArgs"])? };
+    out.scheduler = ComponentSettings { extra_args: extra(&["scheduler", "extraArgs"])? };
+    out.etcd = EtcdSettings {
+        data_dir: at(&["etcd", "local", "dataDir"]).and_then(|x| x.as_str()).map(str::to_string),
+        image_tag: at(&["etcd", "local", "imageTag"]).and_then(|x| x.as_str()).map(str::to_string),
+        server_cert_sans: strings(&["etcd", "local", "serverCertSANs"]),
+        peer_cert_sans: strings(&["etcd", "local", "peerCertSANs"]),
+        extra_args: extra(&["etcd", "local", "extraArgs"])?,
+    };
     Ok(out)
 }

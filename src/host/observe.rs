@@ -21,13 +21,13 @@ pub fn shared(mountinfo: &str, host_path: &str) -> Option<bool> {
 pub fn observe(root: &HostRoot, proc_dir: &Path) -> HostFacts {
     let read = |p: &str| std::fs::read_to_string(proc_dir.join(p)).ok();
     let addresses = interface_addresses();
+    let default_route_address = default_route_address(&read("net/route").unwrap_or_default());
     let exists = |p: &str| HostPath::new(p).ok().and_then(|hp| root.exists(&hp).ok()).unwrap_or(false);
     HostFacts {
         busy_ports: busy_ports(&PORTS),
         defaults: HostDefaults {
             hostname: read("sys/kernel/hostname").map(|h| h.trim().to_string()).filter(|h| !h.is_empty()),
-            address: default_route_address(&read("net/route").unwrap_or_default())
-                .or_else(|| addresses.iter().copied().find(|a| a.is_ipv4() && !a.is_loopback())),
+            address: default_route_address.or_else(|| addresses.iter().copied().find(|a| a.is_ipv4() && !a.is_loopback())),
             cgroup_driver: None,
             cri_socket: None,
             kubeup_image: None,
@@ -46,6 +46,7 @@ pub fn observe(root: &HostRoot, proc_dir: &Path) -> HostFacts {
         host_mountinfo: None,
         hosts_file: HostPath::new("/etc/hosts").ok().and_then(|p| root.read(&p).ok().flatten()).map(|b| String::from_utf8_lossy(&b).into_owned()),
         docker: None,
+        default_route_address,
         addresses,
     }
 }

@@ -19,7 +19,7 @@ pub fn apiserver_flags(cfg: &Config) -> BTreeMap<String, String> {
         ("etcd-cafile", pki(cfg, "etcd/ca.crt")),
         ("etcd-certfile", pki(cfg, "apiserver-etcd-client.crt")),
         ("etcd-keyfile", pki(cfg, "apiserver-etcd-client.key")),
-        ("etcd-servers", if cfg.advertise_address.is_ipv6() { "https://[::1]:2379".into() } else { "https://127.0.0.1:2379".into() }),
+        ("etcd-servers", super::etcd::local_client_url(cfg)),
         ("kubelet-client-certificate", pki(cfg, "apiserver-kubelet-client.crt")),
         ("kubelet-client-key", pki(cfg, "apiserver-kubelet-client.key")),
         ("kubelet-preferred-address-types", "InternalIP,ExternalIP,Hostname".into()),

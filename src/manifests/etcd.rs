@@ -12,8 +12,24 @@ use crate::version::EtcdFlagStyle;
 pub const CLIENT_PORT: u16 = 2379;
 /// Peer port.
 pub const PEER_PORT: u16 = 2380;
-/// Metrics/health port (plain HTTP on 127.0.0.1).
+/// Metrics/health port (plain HTTP on etcd's localhost address).
 pub const METRICS_PORT: u16 = 2381;
+
+/// The loopback address etcd serves clients, metrics and probes on: `::1` when the advertise
+/// address is IPv6, else `127.0.0.1` (kubeadm's `etcdLocalhostAddress`, phases/etcd/local.go).
+/// The API server's `--etcd-servers` uses the same address.
+pub fn localhost(cfg: &Config) -> std::net::IpAddr {
+    if cfg.advertise_address.is_ipv6() {
+        std::net::Ipv6Addr::LOCALHOST.into()
+    } else {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    }
+}
+
+/// `https://<localhost>:2379`, the client URL of this node's own etcd member.
+pub fn local_client_url(cfg: &Config) -> String {
+    format!("https://{}:{CLIENT_PORT}", url_host(&localhost(cfg)))
+}
 
 /// `--initial-cluster`: this node alone for a new cluster, else every member of the cluster it
 /// joins (names and peer URLs from etcd's member list, this node last).
@@ -29,13 +45,10 @@ pub fn etcd_flags(cfg: &Config) -> BTreeMap<String, String> {
     let adv = url_host(&cfg.advertise_address);
     let client = format!("https://{adv}:{CLIENT_PORT}");
     let peer = format!("https://{adv}:{PEER_PORT}");
-    // With 127.0.0.1 as the advertise address (single-node test setups) kubeadm would list the
-    // same URL twice and etcd would fail to bind it the second time.
-    let listen_client = if cfg.advertise_address.is_loopback() && !cfg.advertise_address.is_ipv6() {
-        client.clone()
-    } else {
-        format!("https://127.0.0.1:{CLIENT_PORT},{client}")
-    };
+    // With a loopback advertise address (single-node and two-roots-on-one-machine test setups)
+    // kubeadm would list a loopback URL twice, or bind another member's 127.0.0.1, and etcd
+    // would fail to start.
+    let listen_client = if cfg.advertise_address.is_loopback() { client.clone() } else { format!("{},{client}", local_client_url(cfg)) };
     let mut f = flags([
         ("name", cfg.node_name.clone()),
         ("advertise-client-urls", client),
@@ -53,13 +66,14 @@ pub fn etcd_flags(cfg: &Config) -> BTreeMap<String, String> {
         ("peer-trusted-ca-file", pki(cfg, "etcd/ca.crt")),
         ("peer-client-cert-auth", "true".into()),
         ("snapshot-count", "10000".into()),
-        ("listen-metrics-urls", format!("http://127.0.0.1:{METRICS_PORT}")),
+        ("listen-metrics-urls", format!("http://{}:{METRICS_PORT}", url_host(&localhost(cfg)))),
     ]);
     if !cfg.etcd_initial_cluster.is_empty() {
         // A member joining a running cluster (added as a learner first).
         f.insert("initial-cluster-state".into(), "existing".into());
     }
-    let style = cfg.version.facts().etcd_flags;
+    // The spelling follows the etcd that runs (an `etcd.imageTag` override may be another minor).
+    let style = cfg.version.facts().etcd_flag_style(&cfg.etcd_image_tag);
     if matches!(style, EtcdFlagStyle::CorruptCheck | EtcdFlagStyle::CorruptCheckAndProgress) {
         f.insert("experimental-initial-corrupt-check".into(), "true".into());
     }
@@ -77,6 +91,7 @@ pub fn etcd_flags(cfg: &Config) -> BTreeMap<String, String> {
 pub fn pod(cfg: &Config) -> Pod {
     let paths = cfg.version.facts().etcd_probes;
     let port = i32::from(METRICS_PORT);
+    let host = localhost(cfg).to_string();
     build_pod(
         cfg,
         StaticPod {
@@ -88,9 +103,9 @@ pub fn pod(cfg: &Config) -> Pod {
                 host_mount("etcd-certs", &pki(cfg, "etcd"), false, "DirectoryOrCreate"),
             ],
             probes: (
-                Some(probe(ProbeKind::Liveness, "127.0.0.1", port, paths.liveness, "HTTP")),
-                paths.readiness.map(|p| probe(ProbeKind::Readiness, "127.0.0.1", port, p, "HTTP")),
-                Some(probe(ProbeKind::Startup, "127.0.0.1", port, paths.startup, "HTTP")),
+                Some(probe(ProbeKind::Liveness, &host, port, paths.liveness, "HTTP")),
+                paths.readiness.map(|p| probe(ProbeKind::Readiness, &host, port, p, "HTTP")),
+                Some(probe(ProbeKind::Startup, &host, port, paths.startup, "HTTP")),
             ),
             requests: ("100m", Some("100Mi")),
             annotations: BTreeMap::from([(

@@ -12,7 +12,8 @@ pub mod scheduler;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Container, HTTPGetAction, HostPathVolumeSource, Pod, PodSecurityContext, PodSpec, Probe, ResourceRequirements, SeccompProfile, Volume, VolumeMount,
+    Container, ContainerPort, HTTPGetAction, HostPathVolumeSource, Pod, PodSecurityContext, PodSpec, Probe, ResourceRequirements, SeccompProfile, Volume,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -81,6 +82,9 @@ pub enum ProbeKind {
     Startup,
 }
 
+/// The name kubeadm gives the probed container port from 1.34 (`constants.ProbePort`).
+pub const PROBE_PORT_NAME: &str = "probe-port";
+
 /// An HTTP(S) GET probe.
 pub fn probe(kind: ProbeKind, host: &str, port: i32, path: &str, scheme: &str) -> Probe {
     let (delay, period, failures) = match kind {
@@ -132,7 +136,21 @@ pub fn build_pod(cfg: &Config, p: StaticPod) -> Pod {
     if let Some(mem) = p.requests.1 {
         requests.insert("memory".into(), Quantity(mem.into()));
     }
-    let (liveness, readiness, startup) = p.probes;
+    let (mut liveness, mut readiness, mut startup) = p.probes;
+    // From 1.34 kubeadm declares the probed port as a named container port and the probes use
+    // the name (kubeadm #132776).
+    let mut ports = None;
+    if cfg.version.facts().named_probe_port {
+        let probes = [&mut liveness, &mut readiness, &mut startup];
+        let port = probes.iter().find_map(|p| p.as_ref().and_then(|p| p.http_get.as_ref()).map(|h| h.port.clone()));
+        if let Some(IntOrString::Int(number)) = port {
+            for action in probes.into_iter().flatten().filter_map(|p| p.http_get.as_mut()) {
+                action.port = IntOrString::String(PROBE_PORT_NAME.into());
+            }
+            ports =
+                Some(vec![ContainerPort { name: Some(PROBE_PORT_NAME.into()), container_port: number, protocol: Some("TCP".into()), ..Default::default() }]);
+        }
+    }
     Pod {
         metadata: ObjectMeta {
             name: Some(p.name.into()),
@@ -147,6 +165,7 @@ pub fn build_pod(cfg: &Config, p: StaticPod) -> Pod {
                 image: Some(p.image),
                 image_pull_policy: Some("IfNotPresent".into()),
                 command: Some(p.command),
+                ports,
                 liveness_probe: liveness,
                 readiness_probe: readiness,
                 startup_probe: startup,

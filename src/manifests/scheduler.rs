@@ -30,6 +30,7 @@ pub fn scheduler_flags(cfg: &Config) -> BTreeMap<String, String> {
 /// The kube-scheduler Pod.
 pub fn pod(cfg: &Config) -> Pod {
     let port = i32::from(PORT);
+    let paths = cfg.version.facts().scheduler_probes;
     build_pod(
         cfg,
         StaticPod {
@@ -38,9 +39,9 @@ pub fn pod(cfg: &Config) -> Pod {
             command: command("kube-scheduler", scheduler_flags(cfg), &cfg.scheduler_extra_args),
             mounts: vec![host_mount("kubeconfig", paths::kubeconfig("scheduler.conf").as_str(), true, "FileOrCreate")],
             probes: (
-                Some(probe(ProbeKind::Liveness, "127.0.0.1", port, "/healthz", "HTTPS")),
-                None,
-                Some(probe(ProbeKind::Startup, "127.0.0.1", port, "/healthz", "HTTPS")),
+                Some(probe(ProbeKind::Liveness, "127.0.0.1", port, paths.liveness, "HTTPS")),
+                paths.readiness.map(|p| probe(ProbeKind::Readiness, "127.0.0.1", port, p, "HTTPS")),
+                Some(probe(ProbeKind::Startup, "127.0.0.1", port, paths.startup, "HTTPS")),
             ),
             requests: ("100m", None),
             annotations: BTreeMap::new(),

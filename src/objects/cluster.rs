@@ -87,12 +87,47 @@ pub fn cluster_info(kubeconfig: &str, tokens: &[&BootstrapToken]) -> ConfigMap {
     ConfigMap { metadata: meta("cluster-info", Some("kube-public")), data: Some(data), ..Default::default() }
 }
 
-/// The ClusterConfiguration kubeadm uploads (in the kubeadm API version of this minor).
+/// `extraArgs` as the kubeadm API of this minor spells it: a list of `{name, value}` in v1beta4,
+/// a map before.
+fn extra_args(cfg: &Config, args: &BTreeMap<String, String>) -> serde_json::Value {
+    if cfg.version.facts().kubeadm_api.ends_with("v1beta4") {
+        args.iter().map(|(name, value)| serde_json::json!({ "name": name, "value": value })).collect()
+    } else {
+        serde_json::json!(args)
+    }
+}
+
+/// A component section: `{}` or `{extraArgs: …}`.
+fn component(cfg: &Config, args: &BTreeMap<String, String>) -> serde_json::Value {
+    let mut c = serde_json::json!({});
+    if !args.is_empty() {
+        c["extraArgs"] = extra_args(cfg, args);
+    }
+    c
+}
+
+/// The ClusterConfiguration kubeadm uploads (in the kubeadm API version of this minor), with
+/// everything of the cluster the user set: a joining control plane renders from it, and
+/// kubeadm's own tools read it.
 pub fn cluster_configuration(cfg: &Config) -> serde_json::Value {
     let mut networking = serde_json::json!({ "serviceSubnet": cfg.service_subnet.to_string(), "dnsDomain": cfg.dns_domain });
     if let Some(p) = cfg.pod_subnet {
         networking["podSubnet"] = p.to_string().into();
     }
+    let mut etcd = serde_json::json!({ "dataDir": cfg.etcd_data_dir });
+    if cfg.etcd_image_tag != cfg.version.facts().etcd_tag {
+        etcd["imageTag"] = cfg.etcd_image_tag.clone().into();
+    }
+    for (key, sans) in [("serverCertSANs", &cfg.etcd_server_cert_sans), ("peerCertSANs", &cfg.etcd_peer_cert_sans)] {
+        if !sans.is_empty() {
+            etcd[key] = serde_json::json!(sans);
+        }
+    }
+    if !cfg.etcd_extra_args.is_empty() {
+        etcd["extraArgs"] = extra_args(cfg, &cfg.etcd_extra_args);
+    }
+    let mut api_server = component(cfg, &cfg.apiserver_extra_args);
+    api_server["certSANs"] = serde_json::json!(cfg.apiserver_cert_sans);
     let mut v = serde_json::json!({
         "apiVersion": cfg.version.facts().kubeadm_api,
         "kind": "ClusterConfiguration",
@@ -101,14 +136,18 @@ pub fn cluster_configuration(cfg: &Config) -> serde_json::Value {
         "certificatesDir": cfg.cert_dir,
         "imageRepository": cfg.image_repository,
         "networking": networking,
-        "etcd": { "local": { "dataDir": cfg.etcd_data_dir } },
-        "apiServer": { "certSANs": cfg.apiserver_cert_sans },
-        "controllerManager": {},
-        "scheduler": {},
+        "etcd": { "local": etcd },
+        "apiServer": api_server,
+        "controllerManager": component(cfg, &cfg.controller_manager_extra_args),
+        "scheduler": component(cfg, &cfg.scheduler_extra_args),
         "dns": {},
     });
     if let Some(ep) = &cfg.control_plane_endpoint {
         v["controlPlaneEndpoint"] = format!("{}:{}", ep.host, ep.port).into();
+    }
+    if cfg.version.facts().kubeadm_api.ends_with("v1beta4") {
+        v["certificateValidityPeriod"] = crate::config::GoDuration(cfg.cert_validity).to_string().into();
+        v["caCertificateValidityPeriod"] = crate::config::GoDuration(cfg.ca_validity).to_string().into();
     }
     v
 }

@@ -81,7 +81,19 @@ pub fn kube_proxy(cfg: &Config) -> Result<Vec<Value>, String> {
         priority_class_name: Some("system-node-critical".into()),
         service_account_name: Some("kube-proxy".into()),
         node_selector: linux(),
-        tolerations: Some(vec![Toleration { operator: Some("Exists".into()), ..Default::default() }]),
+        tolerations: Some(
+            [
+                cfg.version.facts().kube_proxy_critical_addons_toleration.then(|| Toleration {
+                    key: Some("CriticalAddonsOnly".into()),
+                    operator: Some("Exists".into()),
+                    ..Default::default()
+                }),
+                Some(Toleration { operator: Some("Exists".into()), ..Default::default() }),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        ),
         volumes: Some(vec![
             Volume {
                 name: "kube-proxy".into(),

@@ -92,7 +92,20 @@ pub fn upload_certs(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> 
     Ok(plan)
 }
 
-/// Labels and taints of a control-plane node.
+/// The annotation kubeadm up to 1.33 puts on every Node it sets up, naming the node's CRI
+/// socket; `kubeadm upgrade` and `FetchInitConfigurationFromCluster` refuse a node without it.
+pub const CRI_SOCKET_ANNOTATION: &str = "kubeadm.alpha.kubernetes.io/cri-socket";
+
+/// The Node annotations kubeadm sets on init and join for this minor.
+pub fn node_annotations(cfg: &crate::config::Config) -> std::collections::BTreeMap<String, String> {
+    let mut a = std::collections::BTreeMap::new();
+    if cfg.version.facts().cri_socket_annotation {
+        a.insert(CRI_SOCKET_ANNOTATION.to_string(), cfg.cri_socket.clone());
+    }
+    a
+}
+
+/// Labels, taints and kubeadm's annotations of a control-plane node.
 pub fn mark_control_plane(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
     let facts = ctx.cfg.version.facts();
     Ok(Plan {
@@ -100,6 +113,7 @@ pub fn mark_control_plane(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseE
             name: ctx.cfg.node_name.clone(),
             labels: facts.control_plane_labels.iter().map(|s| s.to_string()).collect(),
             taints: facts.control_plane_taints.iter().map(|s| s.to_string()).collect(),
+            annotations: node_annotations(ctx.cfg),
         }],
     })
 }

@@ -106,16 +106,20 @@ pub fn kubelet_start_join(ctx: &Ctx, only: Option<&str>) -> Result<Plan, PhaseEr
 }
 
 /// kubeadm's 5-minute TLS-bootstrap wait, then the Node Ready; then the bootstrap credentials
-/// go (the kubelet has its own certificate by then).
-pub fn wait_bootstrap(_ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
-    Ok(Plan {
-        steps: vec![
-            Step::Wait { target: WaitTarget::KubeletContainer, timeout_secs: 60 },
-            Step::Wait { target: WaitTarget::TlsBootstrap, timeout_secs: 300 },
-            Step::Wait { target: WaitTarget::NodeReady, timeout_secs: 240 },
-            Step::RemoveFile { path: paths::kubeconfig("bootstrap-kubelet.conf"), reason: "the kubelet has its own client certificate".into() },
-        ],
-    })
+/// go (the kubelet has its own certificate by then). Up to 1.33 the node annotates itself with
+/// its CRI socket, with its own credentials, as kubeadm join does.
+pub fn wait_bootstrap(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
+    let mut steps = vec![
+        Step::Wait { target: WaitTarget::KubeletContainer, timeout_secs: 60 },
+        Step::Wait { target: WaitTarget::TlsBootstrap, timeout_secs: 300 },
+        Step::Wait { target: WaitTarget::NodeReady, timeout_secs: 240 },
+    ];
+    let annotations = control_plane_config::node_annotations(ctx.cfg);
+    if !annotations.is_empty() {
+        steps.push(Step::MarkNode { name: ctx.cfg.node_name.clone(), labels: vec![], taints: vec![], annotations });
+    }
+    steps.push(Step::RemoveFile { path: paths::kubeconfig("bootstrap-kubelet.conf"), reason: "the kubelet has its own client certificate".into() });
+    Ok(Plan { steps })
 }
 
 fn cp_input<'a>(ctx: &'a Ctx) -> Result<&'a ControlPlaneInput, PhaseError> {
@@ -161,15 +165,22 @@ pub fn etcd_join(ctx: &Ctx, only: Option<&str>) -> Result<Plan, PhaseError> {
     Ok(plan)
 }
 
-/// init's waits, with the learner promoted as soon as this node's etcd is healthy: an API
-/// server cannot use a learner ("rpc not supported for learner"), as kubeadm's etcd-join knows.
+/// init's waits, with the kubelet's TLS bootstrap after its container starts (a joining control
+/// plane's kubelet has no pre-signed kubelet.conf), and the learner promoted as soon as this
+/// node's etcd is healthy: an API server cannot use a learner ("rpc not supported for learner"),
+/// as kubeadm's etcd-join knows.
 pub fn wait_control_plane_join(ctx: &Ctx, only: Option<&str>) -> Result<Plan, PhaseError> {
     let cp = cp_input(ctx)?;
     let waits = control_plane_config::wait(ctx, only)?;
     let mut steps = Vec::new();
     for step in waits.steps {
         let after_etcd = matches!(step, Step::Wait { target: WaitTarget::Etcd, .. });
+        let after_kubelet = matches!(step, Step::Wait { target: WaitTarget::KubeletContainer, .. });
         steps.push(step);
+        if after_kubelet {
+            steps.push(Step::Wait { target: WaitTarget::TlsBootstrap, timeout_secs: 300 });
+            steps.push(Step::RemoveFile { path: paths::kubeconfig("bootstrap-kubelet.conf"), reason: "the kubelet has its own client certificate".into() });
+        }
         if after_etcd {
             steps.push(Step::EtcdPromote { endpoint: cp.etcd_endpoint.clone(), peer_url: own_peer_url(ctx) });
         }

@@ -8,6 +8,9 @@ use crate::paths::{self, HostPath};
 use crate::pki::{self, CertPair, PkiError};
 use crate::plan::{FileKind, Plan, Step, WritePolicy};
 
+/// The kubeconfigs a joining control-plane node writes itself.
+pub const JOIN_CONTROL_PLANE_KUBECONFIGS: [&str; 3] = ["admin.conf", "controller-manager.conf", "scheduler.conf"];
+
 /// kubeconfig file mode.
 pub const KUBECONFIG_MODE: u32 = 0o600;
 
@@ -45,7 +48,13 @@ pub fn render(ctx: &Ctx, only: Option<&str>) -> Result<Plan, PhaseError> {
     let ca_key = HostPath::new(format!("{}/ca.key", ctx.cfg.cert_dir)).map_err(|e| PhaseError::Render { what: "ca.key".into(), reason: e.to_string() })?;
     let ca_cert = ctx.view.read_text(&ca_crt)?.ok_or_else(|| PkiError::MissingCa { ca: "ca.crt".into(), phase: "ca".into() })?;
     let ca_key = ctx.view.read_text(&ca_key)?;
-    let specs = kubeconfig::specs(ctx.cfg);
+    let mut specs = kubeconfig::specs(ctx.cfg);
+    if ctx.join.is_some() {
+        // kubeadm's CreateJoinControlPlaneKubeConfigFiles: a joining control plane gets admin,
+        // controller-manager and scheduler only. super-admin.conf stays on the first node, and
+        // the kubelet gets its credentials by TLS bootstrap like any joining node.
+        specs.retain(|s| JOIN_CONTROL_PLANE_KUBECONFIGS.contains(&s.file));
+    }
     if let Some(o) = only {
         if !specs.iter().any(|s| s.phase == o) {
             return Err(PhaseError::Render { what: format!("kubeconfig {o}"), reason: format!("is not made for Kubernetes {}", ctx.cfg.version) });

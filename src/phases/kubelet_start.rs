@@ -10,15 +10,19 @@ use crate::plan::{FileKind, Plan, Step};
 /// Render the kubelet's files and container.
 pub fn render(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
     let cfg = ctx.cfg;
-    // A joining node takes the cluster's kubelet configuration verbatim, as kubeadm does.
-    let kc_yaml = match ctx.join {
+    let render_err = |what: &str, reason: String| PhaseError::Render { what: what.into(), reason };
+    // A joining node takes the cluster's kubelet configuration, as kubeadm does; either way this
+    // node's own settings (its CRI endpoint, 1.34+) are merged in, never shared.
+    let cluster_yaml = match ctx.join {
         Some(j) => j.kubelet_config.clone(),
         None => {
             let kc = config::kubelet_configuration(cfg, ctx.facts.resolv_conf.as_deref());
-            crate::yaml::to_string(&kc).map_err(|reason| PhaseError::Render { what: "kubelet configuration".into(), reason })?
+            crate::yaml::to_string(&kc).map_err(|reason| render_err("kubelet configuration", reason))?
         }
     };
-    let flags = config::kubelet_flags(cfg, ctx.facts.defaults.hostname.as_deref());
+    let kc_yaml = config::node_kubelet_config(cfg, &cluster_yaml).map_err(|reason| render_err("kubelet configuration", reason))?;
+    let addresses = config::NodeAddressFacts { hosts_file: ctx.facts.hosts_file.as_deref(), default_address: ctx.facts.default_route_address };
+    let flags = config::kubelet_flags(cfg, ctx.facts.defaults.hostname.as_deref(), addresses);
     let has_machine_id = ctx.view.exists(&paths::known("/etc/machine-id"))?;
     let name = format!("{}-{}", ctx.options.container_prefix, container::KUBELET_CONTAINER_SUFFIX);
     let can_receive = |path: &str| match &ctx.facts.host_mountinfo {
@@ -50,6 +54,13 @@ pub fn render(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
     }
     steps.push(managed_file(&ctx.view, paths::known(paths::KUBELET_CONFIG), kc_yaml, 0o644, FileKind::Config)?);
     steps.push(managed_file(&ctx.view, paths::known(paths::KUBELET_FLAGS_ENV), config::kubeadm_flags_env(&flags), 0o644, FileKind::Config)?);
+    if let Some(instance) = config::instance_configuration(cfg) {
+        let text = crate::yaml::to_string(&instance).map_err(|reason| render_err("instance configuration", reason))?;
+        steps.push(managed_file(&ctx.view, paths::known(paths::KUBELET_INSTANCE_CONFIG), text, 0o644, FileKind::Config)?);
+    }
+    if let Some(reason) = config::node_ip_reason(cfg, addresses) {
+        steps.push(Step::Say { text: format!("[kubelet-start] {reason}"), secret: false });
+    }
     if ctx.facts.systemd {
         // systemd supervises; Docker must not restart the container too.
         spec.restart_policy = "no".into();

@@ -24,6 +24,26 @@ fn ours(ctx: &Ctx, p: &HostPath) -> Result<Option<bool>, PhaseError> {
     Ok(ctx.view.read(p)?.map(|b| String::from_utf8_lossy(&b).contains(MANAGED_BY_ANNOTATION)))
 }
 
+/// From v1.35 the kubelet refuses to start on a cgroup v1 host (`failCgroupV1` defaults to
+/// true), so kubeadm's system verification fails there; kubeup says so before anything starts,
+/// instead of at wait-control-plane.
+pub fn cgroup_v1_problem(cfg: &crate::config::Config, cgroup_version: &str) -> Option<(Severity, String)> {
+    if cgroup_version.trim() != "1" {
+        return None;
+    }
+    let m = format!(
+        "this host uses cgroup v1, and the kubelet of Kubernetes {} refuses cgroup v1 (failCgroupV1 defaults to true from v1.35). \
+         Fix: boot the host with cgroup v2 (kernel command line systemd.unified_cgroup_hierarchy=1, the default of current distributions), \
+         or install v1.34 or older with --kubernetes-version",
+        cfg.version
+    );
+    if cfg.version.facts().kubelet_fails_cgroup_v1 {
+        Some((Severity::Error, m))
+    } else {
+        Some((Severity::Warning, format!("this host uses cgroup v1, which Kubernetes deprecates: from v1.35 the kubelet refuses it ({})", cfg.version)))
+    }
+}
+
 /// Run the checks.
 pub fn render(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
     let f = ctx.facts;
@@ -120,6 +140,9 @@ pub fn render(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
                 .map(|d| format!("Docker {} (API {}), cgroup driver {}, cgroup v{}", d.version, d.api_version, d.cgroup_driver, d.cgroup_version))
                 .unwrap_or_default(),
         );
+    }
+    if let Some(Ok(docker)) = &f.docker {
+        check(&mut plan, ctx, "SystemVerification".into(), cgroup_v1_problem(cfg, &docker.cgroup_version), format!("cgroup v{}", docker.cgroup_version));
     }
     let socket = cfg.cri_socket.trim_start_matches("unix://");
     check(

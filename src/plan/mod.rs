@@ -141,6 +141,8 @@ pub enum Step {
         labels: Vec<String>,
         /// Taints to add (effect NoSchedule).
         taints: Vec<String>,
+        /// Annotations to set (kubeadm's `kubeadm.alpha.kubernetes.io/cri-socket` up to 1.33).
+        annotations: std::collections::BTreeMap<String, String>,
     },
     /// Remove a file once the waits before it succeeded (the bootstrap kubeconfig after the TLS
     /// bootstrap); an effect, not part of the file transaction.

@@ -64,6 +64,8 @@ enum StepView<'a> {
         name: &'a str,
         labels: &'a [String],
         taints: &'a [String],
+        #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        annotations: &'a std::collections::BTreeMap<String, String>,
     },
     Say {
         text: &'a str,
@@ -115,7 +117,7 @@ fn view(step: &Step) -> StepView<'_> {
         Step::ApplyOwned { object, owner } => StepView::ApplyOwned { object: redact_object(object), owner },
         Step::EtcdAddLearner { endpoint, peer_url } => StepView::EtcdAddLearner { endpoint, peer_url },
         Step::EtcdPromote { endpoint, peer_url } => StepView::EtcdPromote { endpoint, peer_url },
-        Step::MarkNode { name, labels, taints } => StepView::MarkNode { name, labels, taints },
+        Step::MarkNode { name, labels, taints, annotations } => StepView::MarkNode { name, labels, taints, annotations },
         Step::Say { text, secret } => StepView::Say { text: if *secret { "<redacted: holds a bootstrap token>" } else { text } },
         Step::KubeletFinalize => StepView::KubeletFinalize,
         Step::RemoveFile { path, reason } => StepView::RemoveFile { path, reason },
@@ -181,7 +183,11 @@ pub fn to_text(plans: &[PhasePlan], show_contents: bool) -> String {
                 Step::ApplyOwned { object, owner } => writeln!(out, "{tag} apply {} (owned by Secret kube-system/{owner})", object_ref(object)),
                 Step::EtcdAddLearner { endpoint, peer_url } => writeln!(out, "{tag} add {peer_url} to etcd as a learner (through {endpoint})"),
                 Step::EtcdPromote { endpoint, peer_url } => writeln!(out, "{tag} promote etcd learner {peer_url} to a voting member (through {endpoint})"),
-                Step::MarkNode { name, labels, taints } => writeln!(out, "{tag} mark node {name}: labels {} taints {}", labels.join(","), taints.join(",")),
+                Step::MarkNode { name, labels, taints, annotations } => {
+                    let notes: Vec<String> = annotations.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    let notes = if notes.is_empty() { String::new() } else { format!(" annotations {}", notes.join(",")) };
+                    writeln!(out, "{tag} mark node {name}: labels {} taints {}{notes}", labels.join(","), taints.join(","))
+                }
                 Step::Say { .. } => Ok(()),
                 Step::RemoveFile { path, reason } => writeln!(out, "{tag} remove {path} ({reason})"),
                 Step::RemoveContainer { name } => writeln!(out, "{tag} remove container {name}"),

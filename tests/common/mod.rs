@@ -114,10 +114,17 @@ pub fn tool(cmd: &str, args: &[&str]) -> (bool, String) {
 
 /// A host root with init's files for an API server on 127.0.0.1:`port`, and the test server.
 pub fn prepared(version: &str) -> (tempfile::TempDir, apiserver::TestApiServer, u16) {
+    prepared_with(version, &[])
+}
+
+/// [`prepared`] with more init flags (the same ones must then go to [`api_init`]).
+pub fn prepared_with(version: &str, extra: &[&str]) -> (tempfile::TempDir, apiserver::TestApiServer, u16) {
     let root = tempfile::tempdir().unwrap();
     let port = free_port();
     let p = port.to_string();
-    let r = init(root.path(), &["--apiserver-bind-port", &p, "--kubernetes-version", version, "--pod-network", "bridge", "--kubeup-image", "kubeup:test"]);
+    let mut args = vec!["--apiserver-bind-port", &p, "--kubernetes-version", version, "--pod-network", "bridge", "--kubeup-image", "kubeup:test"];
+    args.extend_from_slice(extra);
+    let r = init(root.path(), &args);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let server = apiserver::TestApiServer::for_root(root.path(), port);
     server.add_node("cp-1", "127.0.0.1", true);

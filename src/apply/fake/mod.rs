@@ -164,7 +164,13 @@ impl ClusterEdge for FakeCluster {
         }
         .boxed_local()
     }
-    fn mark_node<'a>(&'a self, name: &'a str, _labels: &'a [String], _taints: &'a [String]) -> LocalBoxFuture<'a, Result<bool, EdgeError>> {
+    fn mark_node<'a>(
+        &'a self,
+        name: &'a str,
+        _labels: &'a [String],
+        _taints: &'a [String],
+        _annotations: &'a std::collections::BTreeMap<String, String>,
+    ) -> LocalBoxFuture<'a, Result<bool, EdgeError>> {
         async move {
             self.log.call(format!("mark node {name}"))?;
             Ok(true)
