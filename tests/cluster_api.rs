@@ -208,7 +208,8 @@ fn init_ends_only_when_this_node_is_ready() {
 fn without_a_pod_network_init_says_the_node_waits_for_one() {
     let (root, server, port) = prepared("v1.37.2");
     server.add_node("cp-1", "127.0.0.1", false);
-    let r = api_init(root.path(), port, "v1.37.2", &["--skip-phases", "preflight,prepare-host,kubelet-start,wait-control-plane,cert-renewer,addon/pod-network"]);
+    let r =
+        api_init(root.path(), port, "v1.37.2", &["--skip-phases", "preflight,prepare-host,kubelet-start,wait-control-plane,cert-renewer,addon/pod-network"]);
     assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("becomes Ready once you install one"), "{}", r.stdout);
 }

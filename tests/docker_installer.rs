@@ -73,7 +73,7 @@ fn inspect(name: &str) -> serde_json::Value {
 fn installer_image_lays_down_the_node_starts_the_kubelet_container_and_reset_undoes_it() {
     let id = run_id();
     let label = format!("io.kubeup.test={id}");
-    let sleeper = Command::new("sleep").arg("900").stdin(Stdio::null()).spawn().unwrap();
+    let sleeper = Command::new("sleep").arg("infinity").stdin(Stdio::null()).spawn().unwrap();
     let host_pid = sleeper.id().to_string();
     let mut cleanup = Cleanup { label: label.clone(), sleeper: Some(sleeper), root: None };
 
