@@ -155,9 +155,9 @@ async fn refreshing_the_list_while_connections_flow_never_blocks_them() {
         std::thread::spawn(move || {
             let mut n = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let list = if n % 2 == 0 { vec![a2.clone()] } else { vec![a2.clone(), a3.clone()] };
+                let list = if n.is_multiple_of(2) { vec![a2.clone()] } else { vec![a2.clone(), a3.clone()] };
                 pool.replace(&list);
-                pool.report(&a3, if n % 3 == 0 { Err("flap".into()) } else { Ok(()) });
+                pool.report(&a3, if n.is_multiple_of(3) { Err("flap".into()) } else { Ok(()) });
                 let _ = pool.status();
                 n += 1;
             }

@@ -196,7 +196,7 @@ impl Pool {
                 !exclude.contains(&b.id) && want.is_none_or(|h| b.health == h)
             })
         };
-        let i = candidates(Some(Health::Healthy), &*inner).or_else(|| candidates(Some(Health::Unknown), &*inner)).or_else(|| candidates(None, &*inner))?;
+        let i = candidates(Some(Health::Healthy), &inner).or_else(|| candidates(Some(Health::Unknown), &inner)).or_else(|| candidates(None, &inner))?;
         inner.cursor = (i + 1) % n.max(1);
         let b = &mut inner.backends[i];
         b.active += 1;
