@@ -33,6 +33,7 @@ pub mod paths;
 pub mod phases;
 pub mod pki;
 pub mod plan;
+pub mod proxy;
 pub mod record;
 pub mod reset;
 pub mod runtime;

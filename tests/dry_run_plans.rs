@@ -99,3 +99,41 @@ fn the_join_plan_is_unchanged() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     golden("dry-run-join.txt", &normalise(&r.stdout, &[node.path().to_str().unwrap(), root.path().to_str().unwrap()]));
 }
+
+/// The worker's api-proxy container as `join --dry-run -o json` plans it: kubeup's image running
+/// `api-proxy` on the API port on loopback, seeded with the API server discovery verified,
+/// restarted always, unprivileged, reading only the kubeconfig, CA and kubelet certificate.
+#[test]
+fn a_worker_join_plans_the_api_proxy_before_the_kubelet() {
+    let (root, _server, port) = prepared("v1.37.2");
+    let r = api_init(root.path(), port, "v1.37.2", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let line = r.stdout.lines().find(|l| l.contains("kubeup join")).unwrap().to_string();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = |flag: &str| words[words.iter().position(|w| *w == flag).unwrap() + 1].to_string();
+    let node = tempfile::tempdir().unwrap();
+    let mut c = kubeup();
+    c.env("KUBEUP_DISCOVERY_INTERVAL_MS", "100");
+    c.args(["join", &format!("127.0.0.1:{port}"), "--token", &at("--token"), "--discovery-token-ca-cert-hash", &at("--discovery-token-ca-cert-hash")]);
+    c.args(["--dry-run", "-o", "json", "--host-root", node.path().to_str().unwrap(), "--host-pid", NO_SUCH_PID, "--node-name", "worker-1"]);
+    let r = Run::from(c.output().unwrap());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // join prints its "[discovery] cluster-info verified" line before the JSON report.
+    let json = &r.stdout[r.stdout.find("\n{").map(|i| i + 1).unwrap_or(0)..];
+    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {}", r.stdout));
+    let phases: Vec<&str> = v["phases"].as_array().unwrap().iter().map(|p| p["phase"].as_str().unwrap()).collect();
+    let pos = |name: &str| phases.iter().position(|p| *p == name).unwrap_or_else(|| panic!("no phase {name} in {phases:?}"));
+    assert!(pos("api-proxy") < pos("kubelet-start"), "{phases:?}");
+    let steps = v["phases"][pos("api-proxy")]["steps"].as_array().unwrap();
+    let c = &steps.iter().find(|s| s["action"] == "run-container").expect("a container step")["container"];
+    assert_eq!(c["name"], "kubeup-api-proxy");
+    let args: Vec<&str> = c["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert_eq!(args[0], "api-proxy");
+    for want in ["--listen=127.0.0.1:6443".to_string(), format!("--backend=127.0.0.1:{port}"), "--state-dir=/var/lib/kubeup/api-proxy".into()] {
+        assert!(args.contains(&want.as_str()), "{want} not in {args:?}");
+    }
+    assert_eq!((c["restart_policy"].as_str(), c["privileged"].as_bool(), c["host_namespaces"].as_bool()), (Some("always"), Some(false), Some(true)), "{c:#}");
+    assert_eq!(c["labels"]["io.kubeup.component"], "api-proxy");
+    let writable: Vec<&str> = c["mounts"].as_array().unwrap().iter().filter(|m| m["read_only"] == false).map(|m| m["source"].as_str().unwrap()).collect();
+    assert_eq!(writable, vec!["/var/lib/kubeup/api-proxy"], "{c:#}");
+}

@@ -84,7 +84,13 @@ fn a_worker_gets_the_ca_the_bootstrap_kubeconfig_and_the_clusters_kubelet_config
         &["--kubeconfig", boot.to_str().unwrap(), "config", "view", "--raw", "-o", "jsonpath={.clusters[0].cluster.server} {.users[0].user.token}"],
     );
     assert!(ok, "{view}");
-    assert_eq!(view, format!("https://127.0.0.1:{port} {token}"));
+    // The kubelet talks through the node-local API proxy (on the API port, on loopback), which
+    // is started before it and knows the API server discovery verified.
+    assert_eq!(view, format!("https://127.0.0.1:6443 {token}"));
+    let proxy_at = r.stdout.find("[api-proxy] container kubeup-api-proxy created").expect(&r.stdout);
+    assert!(proxy_at < r.stdout.find("[kubelet-start] container kubeup-kubelet").expect(&r.stdout), "{}", r.stdout);
+    let record = read(node.path(), "/var/lib/kubeup/install-record.json");
+    assert!(record.contains("kubeup-api-proxy"), "reset must find the proxy: {record}");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&boot).unwrap().permissions().mode() & 0o777, 0o600);
     assert!(!host(node.path(), "/etc/kubernetes/pki/ca.key").exists(), "a worker must not get the CA key");

@@ -105,7 +105,9 @@ make_bundles() {
     --pod-network bridge --kubeup-image "$KUBEUP_IMAGE" | grep -v coredns)
   ids=$(docker image inspect -f '{{.Id}}' "${images[@]}" "$KUBEUP_IMAGE") || fail "an image of the bundle is missing"
   key=$(printf '%s\n' "${images[@]}" "$ids" | sha256sum | cut -c1-16)
-  cache=${KUBEUP_E2E_CACHE:-/var/cache/kubeup-e2e}/bundles
+  # KUBEUP_E2E_BUNDLES: a bundle directory of a run's own (a run whose kubeup image is not the
+  # shared one must not prune the bundles other runs are using).
+  cache=${KUBEUP_E2E_BUNDLES:-${KUBEUP_E2E_CACHE:-/var/cache/kubeup-e2e}/bundles}
   images_dir="$cache/$key"
   if [ ! -s "$images_dir/kubeup.tar.gz" ]; then
     log "saving the image bundles (${#images[@]} images; about 30 s)"

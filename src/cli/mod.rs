@@ -1,6 +1,7 @@
 //! The command line (kubeadm's names): parse, turn the flags into a command's request, run it,
 //! print its error once and exit with its class's code. Nothing below this module imports it.
 
+pub mod api_proxy;
 pub mod commands;
 pub mod flags;
 
@@ -65,6 +66,8 @@ pub enum Command {
     },
     /// The bridge pod network's per-node agent (runs in the kubeup-network DaemonSet).
     NetworkAgent(NetworkAgentFlags),
+    /// The node-local API load balancer of a worker (runs in the kubeup-api-proxy container); `--status` shows its backends.
+    ApiProxy(api_proxy::ApiProxyFlags),
     /// Print a shell completion script: `source <(kubeup completion bash)`, or save it where your shell loads completions.
     Completion {
         /// The shell.
@@ -170,6 +173,7 @@ fn dispatch(cli: Cli) -> Result<(), CommandError> {
         Command::Certs { command: CertsCommand::Renewer { node_name, cert_dir, csr_interval, host } } => {
             block_on(cmd::renewer::run(cmd::renewer::RenewerRequest { host: host.request(), cert_dir, node_name, csr_interval: csr_interval.0 }))
         }
+        Command::ApiProxy(f) => api_proxy::run(f),
         Command::NetworkAgent(f) => {
             let args = crate::network::AgentArgs {
                 node_name: f.node_name,

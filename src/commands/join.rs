@@ -12,6 +12,7 @@ use crate::config::{self, Settings};
 use crate::join::discovery::{self, Discovered, TokenDiscovery};
 use crate::join::reads;
 use crate::output::{say, Output};
+use crate::phases::api_proxy::ApiProxyInput;
 use crate::phases::join::{bootstrap_kubeconfig, JoinInput};
 use crate::phases::Options;
 use crate::token::BootstrapToken;
@@ -129,8 +130,17 @@ pub async fn join(req: JoinRequest) -> Result<(), CommandError> {
         Some(key) => Some(reads::control_plane_input(&discovered, &token, &key, &mut cfg).await.map_err(before("control-plane-prepare"))?),
     };
     env.check_port(cfg.bind_port);
-    let bootstrap = bootstrap_kubeconfig(&cfg.cluster_name, &discovered.server, &discovered.ca_pem(), &token).map_err(before("kubelet-start"))?;
-    let input = JoinInput { ca_pem: discovered.ca_pem(), bootstrap_kubeconfig: bootstrap, kubelet_config: cluster.kubelet_config.clone(), control_plane };
+    // A worker's kubelet talks to the API through its node-local proxy (phase api-proxy), so
+    // the bootstrap kubeconfig, and the kubelet.conf the kubelet derives from it, name the
+    // proxy; a control plane's kubelet keeps its own API server.
+    let api_proxy = match &control_plane {
+        None => Some(ApiProxyInput::for_worker(&discovered.server, cfg.bind_port).map_err(|e| before("api-proxy")(e.to_string()))?),
+        Some(_) => None,
+    };
+    let kubelet_server = api_proxy.as_ref().map(ApiProxyInput::server_url).unwrap_or_else(|| discovered.server.clone());
+    let bootstrap = bootstrap_kubeconfig(&cfg.cluster_name, &kubelet_server, &discovered.ca_pem(), &token).map_err(before("kubelet-start"))?;
+    let input =
+        JoinInput { ca_pem: discovered.ca_pem(), bootstrap_kubeconfig: bootstrap, kubelet_config: cluster.kubelet_config.clone(), control_plane, api_proxy };
     let options = Options {
         host_fixes: !req.node.no_host_fixes,
         host_prefix: env.host_prefix(),

@@ -34,8 +34,11 @@ pub fn kube_proxy_configuration(cfg: &Config) -> Value {
     v
 }
 
-/// The in-cluster kubeconfig kube-proxy uses: the service account's token and CA, the cluster's
-/// endpoint (kube-proxy cannot use the `kubernetes` Service it is about to program).
+/// The in-cluster kubeconfig kube-proxy uses: the service account's token and CA, and the API
+/// at `https://127.0.0.1:<API port>` (kube-proxy cannot use the `kubernetes` Service it is about
+/// to program). That address is the API on every node: a control plane's own API server, a
+/// worker's `kubeup-api-proxy` (`phases::api_proxy`). One ConfigMap serves every node and no
+/// node's kube-proxy depends on a single control plane.
 pub fn in_cluster_kubeconfig(server: &str) -> Result<String, String> {
     use crate::kubeconfig::{build, AuthInfo, Ca, Parts};
     let ca = format!("{SA_DIR}/ca.crt");
@@ -50,12 +53,17 @@ pub fn in_cluster_kubeconfig(server: &str) -> Result<String, String> {
     }))
 }
 
+/// The API as every node reaches it on loopback (see [`in_cluster_kubeconfig`]).
+pub fn local_api_url(port: u16) -> String {
+    format!("https://127.0.0.1:{port}")
+}
+
 /// kubeadm's kube-proxy addon: ServiceAccount, ConfigMap, DaemonSet and RBAC.
 pub fn kube_proxy(cfg: &Config) -> Result<Vec<Value>, String> {
     let ns = "kube-system";
     let app = ("k8s-app", "kube-proxy");
     let config = crate::yaml::to_string(&kube_proxy_configuration(cfg))?;
-    let kubeconfig = in_cluster_kubeconfig(&cfg.cluster_endpoint().url())?;
+    let kubeconfig = in_cluster_kubeconfig(&local_api_url(cfg.bind_port))?;
     let cm = ConfigMap {
         metadata: meta("kube-proxy", Some(ns), &[("app", "kube-proxy")]),
         data: Some(BTreeMap::from([("config.conf".into(), config), ("kubeconfig.conf".into(), kubeconfig)])),
@@ -115,4 +123,25 @@ pub fn kube_proxy(cfg: &Config) -> Result<Vec<Value>, String> {
         json(&cm),
         json(&daemon_set("kube-proxy", ns, app, pod)),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{parse_text, resolve, HostDefaults, Settings};
+
+    /// kube-proxy's one kubeconfig names the API on loopback, never the control-plane endpoint:
+    /// on a worker that is the api-proxy, and a control plane that dies must not take every
+    /// node's kube-proxy with it.
+    #[test]
+    fn kube_proxy_talks_to_the_api_on_loopback_not_the_endpoint() {
+        let file = parse_text("apiVersion: kubeup.io/v1alpha1\nkind: Configuration\ncontrolPlaneEndpoint: api.example.com:443\n").unwrap();
+        let host = HostDefaults { hostname: Some("cp-1".into()), address: Some("192.0.2.10".parse().unwrap()), ..Default::default() };
+        let cfg = resolve(Some(file), &Settings::default(), &host).unwrap();
+        let objects = kube_proxy(&cfg).unwrap();
+        let cm = objects.iter().find(|o| o["kind"] == "ConfigMap").unwrap();
+        let kubeconfig = cm["data"]["kubeconfig.conf"].as_str().unwrap();
+        assert!(kubeconfig.contains("server: https://127.0.0.1:6443"), "{kubeconfig}");
+        assert!(!kubeconfig.contains("api.example.com"), "{kubeconfig}");
+    }
 }

@@ -1,4 +1,5 @@
-//! `join`'s phases for a worker node (kubeadm.md §6): preflight, prepare-host, kubelet-start
+//! `join`'s phases for a worker node (kubeadm.md §6): preflight, prepare-host, api-proxy (kubeup's
+//! node-local API load balancer), kubelet-start
 //! (the cluster CA, the bootstrap kubeconfig, the kubelet configuration read from the cluster,
 //! the kubelet container) and kubelet-wait-bootstrap (the TLS bootstrap, then the Node Ready,
 //! then the bootstrap kubeconfig removed).
@@ -46,6 +47,12 @@ pub static JOIN_PHASES: &[PhaseDef] = &[
         summary: "Load kernel modules, set sysctls and make /var/lib/kubelet shared",
         children: &[],
         render: prepare_host::render,
+    },
+    PhaseDef {
+        name: "api-proxy",
+        summary: "Start the node-local API load balancer the kubelet talks through (kubeup only)",
+        children: &[],
+        render: super::api_proxy::render,
     },
     PhaseDef {
         name: "kubelet-start",

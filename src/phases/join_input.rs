@@ -18,6 +18,8 @@ pub struct JoinInput {
     pub kubelet_config: String,
     /// For a control-plane join: what it takes beyond a worker's.
     pub control_plane: Option<ControlPlaneInput>,
+    /// For a worker: the node-local API proxy its kubelet talks through.
+    pub api_proxy: Option<super::api_proxy::ApiProxyInput>,
 }
 
 /// A control-plane join's extra input.

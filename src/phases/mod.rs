@@ -5,6 +5,7 @@
 //! runner applies the plans (or prints them for `--dry-run`).
 
 pub mod addon;
+pub mod api_proxy;
 pub mod cert_renewer;
 pub mod certs;
 pub mod control_plane;

@@ -190,6 +190,23 @@ pub fn render(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError> {
                 .then(|| (Severity::Error, format!("port {KUBELET_PORT} is in use: is a kubelet already running on this host? Run `kubeup reset` first"))),
             format!("port {KUBELET_PORT} is free or this node's own kubelet"),
         );
+        if let Some(proxy) = ctx.join.and_then(|j| j.api_proxy.as_ref()) {
+            // The api-proxy listens on the API port on loopback; something else there would
+            // leave the kubelet talking to it.
+            let port = proxy.port;
+            check(
+                &mut plan,
+                ctx,
+                format!("Port-{port}"),
+                (!member && ctx.facts.busy_ports.contains(&port)).then(|| {
+                    (
+                        Severity::Error,
+                        format!("port {port} is in use: the api-proxy of this worker listens there; stop what listens (`ss -ltnp 'sport = :{port}'`)"),
+                    )
+                }),
+                format!("port {port} is free or this node's own api-proxy"),
+            );
+        }
         let conf = paths::kubeconfig("kubelet.conf");
         check(
             &mut plan,

@@ -80,6 +80,9 @@ pub fn leaves(cfg: &Config) -> Vec<CertSpec> {
         San::Dns(format!("kubernetes.default.svc.{}", cfg.dns_domain)),
         San::Ip(cfg.apiserver_service_ip()),
         adv.clone(),
+        // Not in kubeadm's list: `https://127.0.0.1:<port>` is how a worker reaches the API through
+        // its api-proxy and how kube-proxy reaches it on every node (phases::api_proxy).
+        San::Ip(std::net::Ipv4Addr::LOCALHOST.into()),
     ];
     if let Some(ep) = &cfg.control_plane_endpoint {
         apiserver_sans.push(San::parse(&ep.host));

@@ -50,3 +50,17 @@ fn ca_pin_equals_openssls_sha256_of_the_spki() {
     let hex = text.trim().rsplit(' ').next().unwrap();
     assert_eq!(ca_cert_hash(&ca.cert_pem).unwrap(), format!("sha256:{hex}"));
 }
+
+/// The API server's certificate carries 127.0.0.1 whatever the advertise address: workers reach
+/// the API through their api-proxy at https://127.0.0.1:<port>, and kube-proxy uses that URL on
+/// every node (the e2e failed with "certificate is valid for 10.96.0.1, 172.29.65.11, not
+/// 127.0.0.1" before).
+#[test]
+fn the_api_server_certificate_is_valid_for_loopback() {
+    let file = crate::config::parse_text("apiVersion: kubeup.io/v1alpha1\nkind: Configuration\n").unwrap();
+    let host = crate::config::HostDefaults { hostname: Some("cp-1".into()), address: Some("192.0.2.10".parse().unwrap()), ..Default::default() };
+    let cfg = crate::config::resolve(Some(file), &crate::config::Settings::default(), &host).unwrap();
+    let api = certlist::leaves(&cfg).into_iter().find(|c| c.file == "apiserver").unwrap();
+    assert!(api.identity.sans.contains(&San::Ip("127.0.0.1".parse().unwrap())), "{:?}", api.identity.sans);
+    assert!(api.identity.sans.contains(&San::Ip("192.0.2.10".parse().unwrap())));
+}
