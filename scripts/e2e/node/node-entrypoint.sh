@@ -18,6 +18,10 @@ else
   done
   mkdir -p /sys/fs/cgroup/systemd && mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd
 fi
+# /proc/sys comes read-only too; its net/ part is this node's own network namespace, so it is
+# made writable (and only it: kernel/ and vm/ are the machine's and stay read-only). CNI's portmap
+# plugin (hostPort) writes net.ipv4.conf.<bridge>.route_localnet there.
+mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,rw /proc/sys/net || true
 # The kubelet container mounts /var/lib/kubelet rshared; / must be shared inside the node.
 mount --make-rshared /
 # Nothing may leave the machine: no default route; Services reach kube-proxy through eth0.
