@@ -164,3 +164,15 @@ fn an_unreachable_endpoint_is_named_after_the_timeout() {
         "cannot reach the API server at 127.0.0.1",
     );
 }
+
+#[test]
+fn a_json_plan_of_join_is_json_alone_on_stdout() {
+    let (_root, _server, port, token, hash) = cluster();
+    let node = tempfile::tempdir().unwrap();
+    let ep = format!("127.0.0.1:{port}");
+    let r = join(node.path(), &[&ep, "--token", &token, "--discovery-token-ca-cert-hash", &hash, "--dry-run", "-o", "json"]);
+    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", r.stdout));
+    assert!(v.is_object(), "{v}");
+    assert!(r.stderr.contains("[discovery] cluster-info verified"), "{}", r.stderr);
+}

@@ -101,6 +101,14 @@ async fn discover(req: &JoinRequest, token: &BootstrapToken, pins: Vec<String>) 
     })
 }
 
+/// A progress line: on stdout for people, on stderr under `-o json` (stdout is the JSON alone).
+fn progress(output: Output, text: &str) {
+    match output {
+        Output::Text => say(text),
+        Output::Json => eprint!("{text}"),
+    }
+}
+
 /// Run `join`.
 pub async fn join(req: JoinRequest) -> Result<(), CommandError> {
     let started = Instant::now();
@@ -110,7 +118,7 @@ pub async fn join(req: JoinRequest) -> Result<(), CommandError> {
     let mut env = gather(&req.host, req.node.dry_run, "join …").await?;
     let discovered = discover(&req, &token, pins).await?;
     if req.unsafe_skip_ca_verification && req.ca_cert_hashes.is_empty() && req.discovery_file.is_none() {
-        say("[discovery] WARNING: the cluster CA was not verified (--discovery-token-unsafe-skip-ca-verification)\n");
+        progress(req.node.output, "[discovery] WARNING: the cluster CA was not verified (--discovery-token-unsafe-skip-ca-verification)\n");
     }
     if req.selection == Selection::One("discovery".into(), None) {
         match req.node.output {
@@ -119,7 +127,10 @@ pub async fn join(req: JoinRequest) -> Result<(), CommandError> {
         }
         return Ok(());
     }
-    say(&format!("[discovery] cluster-info verified: API server {}, CA {} ({} ms)\n", discovered.server, discovered.ca_hash, started.elapsed().as_millis()));
+    progress(
+        req.node.output,
+        &format!("[discovery] cluster-info verified: API server {}, CA {} ({} ms)\n", discovered.server, discovered.ca_hash, started.elapsed().as_millis()),
+    );
 
     let before = |phase: &'static str| move |reason: String| CommandError::BeforeJoin { phase, reason };
     let node_name = req.settings.node.name.clone().or(env.facts.defaults.hostname.clone());
