@@ -223,7 +223,7 @@ impl<'e> Executor<'e> {
                 self.notes.push(format!(
                     "[{phase}] container {} {verb}; {}; restart policy {}",
                     spec.name,
-                    self.edges.runtime.describe_privileges(),
+                    if spec.privileged { self.edges.runtime.describe_privileges() } else { "unprivileged".to_string() },
                     spec.restart_policy
                 ));
             }

@@ -222,3 +222,23 @@ fn a_failed_control_plane_join_withdraws_the_etcd_member_it_added() {
         assert!(err.to_string().contains("withdrawn from the cluster"), "{err}");
     });
 }
+
+#[test]
+fn only_privileged_containers_are_described_with_the_granted_privileges() {
+    let mut plans = init_plans();
+    for p in &mut plans {
+        for s in &mut p.plan.steps {
+            if let Step::RunContainer(spec) = s {
+                if spec.name.ends_with("cert-renewer") {
+                    spec.privileged = false;
+                }
+            }
+        }
+    }
+    rt().block_on(async {
+        let out = Node::new().run(&plans).await.unwrap();
+        let note = |name: &str| out.notes.iter().find(|n| n.contains(&format!("container {name} "))).cloned().unwrap_or_default();
+        assert!(note("kubeup-cert-renewer").contains("; unprivileged;"), "{:?}", out.notes);
+        assert!(note("kubeup-kubelet").contains("privileges recorded"), "{:?}", out.notes);
+    });
+}
