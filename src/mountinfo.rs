@@ -40,6 +40,15 @@ pub fn propagation_of(mountinfo: &str, path: &str) -> Option<MountPropagation> {
     best
 }
 
+/// The directory a bind mount at exactly `mount_point` shows (mountinfo's 4th field, the path
+/// inside its file system): `/` for `-v /:/host`. The last mount there wins (stacked mounts).
+pub fn bind_root_of(mountinfo: &str, mount_point: &str) -> Option<String> {
+    mountinfo.lines().rev().find_map(|line| {
+        let fields: Vec<&str> = line.split(' ').collect();
+        (fields.len() >= 7 && unescape(fields[4]) == mount_point).then(|| unescape(fields[3]))
+    })
+}
+
 /// mountinfo escapes space, tab, newline and backslash as octal.
 pub fn unescape(s: &str) -> String {
     s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
@@ -48,6 +57,16 @@ pub fn unescape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_source_directory_of_a_bind_mount() {
+        let mi = "600 500 0:52 / / rw - overlay overlay rw\n\
+                  601 600 0:52 / /host rw,relatime - overlay overlay rw\n\
+                  602 600 8:1 /srv/scratch\\040root /scratch rw - ext4 /dev/sda1 rw\n";
+        assert_eq!(bind_root_of(mi, "/host").as_deref(), Some("/"));
+        assert_eq!(bind_root_of(mi, "/scratch").as_deref(), Some("/srv/scratch root"));
+        assert_eq!(bind_root_of(mi, "/elsewhere"), None);
+    }
 
     const INFO: &str = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n\
 30 22 0:5 / /var/lib/kubelet rw,relatime - tmpfs tmpfs rw\n\

@@ -72,7 +72,18 @@ impl Environment {
         }
         let mapping = match &docker {
             Ok(rt) => runtime::host_mapping(Some(rt), root.dir(), own_id.as_deref()).await?,
-            Err(_) => HostMapping { prefix: root.dir().to_path_buf() },
+            // Without Docker (the kubeup-cert-renewer container has no socket), the host root's
+            // own bind mount says where it comes from: `-v /:/host` shows `/`. Host commands
+            // entered through nsenter need that view of paths.
+            Err(_) => {
+                let own = std::fs::read_to_string(proc_dir.join("self/mountinfo")).unwrap_or_default();
+                let root_dir = root.dir().to_string_lossy().into_owned();
+                let prefix = match crate::mountinfo::bind_root_of(&own, &root_dir) {
+                    Some(source) if root_dir != "/" => PathBuf::from(source),
+                    _ => root.dir().to_path_buf(),
+                };
+                HostMapping { prefix }
+            }
         };
         let exec = HostExec::choose(access.host_pid, &proc_dir, root.dir());
         let host_mountinfo = std::fs::read_to_string(proc_dir.join(access.host_pid.to_string()).join("mountinfo")).ok();
