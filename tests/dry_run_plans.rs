@@ -82,8 +82,9 @@ fn the_init_plan_on_the_readme_defaults_is_unchanged() {
     golden("dry-run-init.txt", &normalise(&r.stdout, &[root.path().to_str().unwrap()]));
 }
 
-#[test]
-fn the_join_plan_is_unchanged() {
+/// A dry-run `join` of a worker with the line an `init` against the test API server printed, and
+/// `extra` flags; returns the init root (kept alive), the join's node root, the port and the run.
+fn worker_join_dry_run(extra: &[&str]) -> (tempfile::TempDir, tempfile::TempDir, u16, Run) {
     let (root, _server, port) = prepared("v1.37.2");
     let r = api_init(root.path(), port, "v1.37.2", &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -94,9 +95,16 @@ fn the_join_plan_is_unchanged() {
     let mut c = kubeup();
     c.env("KUBEUP_DISCOVERY_INTERVAL_MS", "100");
     c.args(["join", &format!("127.0.0.1:{port}"), "--token", &at("--token"), "--discovery-token-ca-cert-hash", &at("--discovery-token-ca-cert-hash")]);
-    c.args(["--dry-run", "--host-root", node.path().to_str().unwrap(), "--host-pid", NO_SUCH_PID, "--node-name", "worker-1", "--node-ip", "192.0.2.20"]);
+    c.args(["--dry-run", "--host-root", node.path().to_str().unwrap(), "--host-pid", NO_SUCH_PID, "--node-name", "worker-1"]);
+    c.args(extra);
     let r = Run::from(c.output().unwrap());
     assert_eq!(r.code, 0, "{}", r.stderr);
+    (root, node, port, r)
+}
+
+#[test]
+fn the_join_plan_is_unchanged() {
+    let (root, node, _port, r) = worker_join_dry_run(&["--node-ip", "192.0.2.20"]);
     golden("dry-run-join.txt", &normalise(&r.stdout, &[node.path().to_str().unwrap(), root.path().to_str().unwrap()]));
 }
 
@@ -105,22 +113,9 @@ fn the_join_plan_is_unchanged() {
 /// restarted always, unprivileged, reading only the kubeconfig, CA and kubelet certificate.
 #[test]
 fn a_worker_join_plans_the_api_proxy_before_the_kubelet() {
-    let (root, _server, port) = prepared("v1.37.2");
-    let r = api_init(root.path(), port, "v1.37.2", &[]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let line = r.stdout.lines().find(|l| l.contains("kubeup join")).unwrap().to_string();
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let at = |flag: &str| words[words.iter().position(|w| *w == flag).unwrap() + 1].to_string();
-    let node = tempfile::tempdir().unwrap();
-    let mut c = kubeup();
-    c.env("KUBEUP_DISCOVERY_INTERVAL_MS", "100");
-    c.args(["join", &format!("127.0.0.1:{port}"), "--token", &at("--token"), "--discovery-token-ca-cert-hash", &at("--discovery-token-ca-cert-hash")]);
-    c.args(["--dry-run", "-o", "json", "--host-root", node.path().to_str().unwrap(), "--host-pid", NO_SUCH_PID, "--node-name", "worker-1"]);
-    let r = Run::from(c.output().unwrap());
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    // join prints its "[discovery] cluster-info verified" line before the JSON report.
-    let json = &r.stdout[r.stdout.find("\n{").map(|i| i + 1).unwrap_or(0)..];
-    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {}", r.stdout));
+    let (_root, _node, port, r) = worker_join_dry_run(&["-o", "json"]);
+    // stdout is the JSON report alone (progress goes to stderr under -o json).
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout));
     let phases: Vec<&str> = v["phases"].as_array().unwrap().iter().map(|p| p["phase"].as_str().unwrap()).collect();
     let pos = |name: &str| phases.iter().position(|p| *p == name).unwrap_or_else(|| panic!("no phase {name} in {phases:?}"));
     assert!(pos("api-proxy") < pos("kubelet-start"), "{phases:?}");

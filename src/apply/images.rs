@@ -38,7 +38,7 @@ pub async fn load_bundle(
     let containerd = containerd_socket(cri_socket).map(str::to_string);
     let mut notes = Vec::new();
     let skipped: Vec<&String> = tags.iter().filter(|t| listed(&placement.not_here, t)).collect();
-    let docker_tar = staging(env, "/var/lib/kubeup/bundle-docker.tar")?;
+    let docker_tar = staging(env.root(), "/var/lib/kubeup/bundle-docker.tar")?;
     let cri = containerd.clone().map(|sock| {
         let (root, mapping, exec, file, manifest) =
             (env.root().clone(), env.mapping().clone(), env.exec().clone(), bundle_file.to_path_buf(), manifest.clone());
@@ -75,9 +75,9 @@ pub async fn load_bundle(
 }
 
 /// A staging file inside the host root (host path, real path), its directory made.
-fn staging(env: &Environment, path: &'static str) -> Result<(crate::paths::HostPath, std::path::PathBuf), EdgeError> {
+fn staging(root: &crate::host::HostRoot, path: &'static str) -> Result<(crate::paths::HostPath, std::path::PathBuf), EdgeError> {
     let host = crate::paths::known(path);
-    let real = env.root().resolve(&host)?;
+    let real = root.resolve(&host)?;
     if let Some(dir) = real.parent() {
         std::fs::create_dir_all(dir).map_err(|source| crate::host::HostError::Io { op: "create directory", path: host.parent(), source })?;
     }
@@ -97,11 +97,7 @@ fn import_into_cri(
     keep: &dyn Fn(&str) -> bool,
 ) -> Result<Option<String>, EdgeError> {
     let started = Instant::now();
-    let staging = crate::paths::known("/var/lib/kubeup/bundle-import.tar");
-    let real = root.resolve(&staging)?;
-    if let Some(dir) = real.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| crate::host::HostError::Io { op: "create directory", path: staging.parent(), source })?;
-    }
+    let (staging, real) = staging(root, "/var/lib/kubeup/bundle-import.tar")?;
     let tags = bundle_subset::write_subset(bundle_file, manifest, keep, &real)?;
     if tags.is_empty() {
         return Ok(None);
@@ -136,11 +132,7 @@ pub async fn copy_into_cri(env: &Environment, cri_socket: &str, image: &str) -> 
     if !rt.image_present(image).await? {
         return Ok(Some(format!("[images] {image} is neither in Docker nor in containerd: the pods that run it will pull it")));
     }
-    let staging = crate::paths::known("/var/lib/kubeup/kubeup-image.tar");
-    let real = env.root().resolve(&staging)?;
-    if let Some(dir) = real.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| crate::host::HostError::Io { op: "create directory", path: staging.parent(), source })?;
-    }
+    let (staging, real) = staging(env.root(), "/var/lib/kubeup/kubeup-image.tar")?;
     bundle::save_tar(rt, &[image.to_string()], &real).await?;
     let host_tar = env.mapping().source(staging.as_str());
     let out = env.exec().run_timeout(&["ctr", "--address", &host_sock, "-n", "k8s.io", "images", "import", &host_tar], Duration::from_secs(600));

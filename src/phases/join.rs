@@ -119,7 +119,7 @@ pub fn wait_bootstrap(ctx: &Ctx, _only: Option<&str>) -> Result<Plan, PhaseError
     let mut steps = vec![
         Step::Wait { target: WaitTarget::KubeletContainer, timeout_secs: 60 },
         Step::Wait { target: WaitTarget::TlsBootstrap, timeout_secs: 300 },
-        Step::Wait { target: WaitTarget::NodeReady, timeout_secs: 240 },
+        Step::Wait { target: WaitTarget::NodeReady, timeout_secs: super::node_ready::NODE_READY_TIMEOUT_SECS },
     ];
     let annotations = control_plane_config::node_annotations(ctx.cfg);
     if !annotations.is_empty() {
