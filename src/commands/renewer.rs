@@ -52,15 +52,22 @@ pub async fn run(req: RenewerRequest) -> Result<(), CommandError> {
     log(&format!("started on node {}: renewing certificates in {} and approving kubelet serving certificates as configured", req.node_name, req.cert_dir));
     let mut next_renewal = OffsetDateTime::now_utc();
     let mut last_ca_warning: Option<OffsetDateTime> = None;
+    // The host is observed once, not at every CSR look (Docker, /proc, mountinfo); a renewal
+    // observes it afresh, since the CRI socket or Docker may have changed in between.
+    let mut observed: Option<Environment> = None;
     loop {
-        let env = match gather(&req.host, false, "certs renewer").await {
-            Ok(env) => env,
-            Err(e) => {
-                log(&format!("cannot observe the host: {e}"));
-                tokio::time::sleep(RETRY).await;
-                continue;
+        let due = OffsetDateTime::now_utc() >= next_renewal;
+        if observed.is_none() || due {
+            match gather(&req.host, false, "certs renewer").await {
+                Ok(env) => observed = Some(env),
+                Err(e) => {
+                    log(&format!("cannot observe the host: {e}"));
+                    tokio::time::sleep(RETRY).await;
+                    continue;
+                }
             }
-        };
+        }
+        let Some(env) = observed.as_ref() else { continue };
         let s = match settings(env.files()) {
             Ok(s) => s.unwrap_or_default(),
             Err(e) => {
@@ -69,12 +76,12 @@ pub async fn run(req: RenewerRequest) -> Result<(), CommandError> {
             }
         };
         if s.approve_kubelet_serving {
-            if let Err(e) = approve_pass(&env, &req.node_name).await {
+            if let Err(e) = approve_pass(env, &req.node_name).await {
                 log(&format!("kubelet serving CSRs: {e}"));
             }
         }
-        if s.automatic && OffsetDateTime::now_utc() >= next_renewal {
-            next_renewal = renewal_pass(&env, &req, &s, &mut last_ca_warning).await;
+        if s.automatic && due {
+            next_renewal = renewal_pass(env, &req, &s, &mut last_ca_warning).await;
         }
         tokio::time::sleep(req.csr_interval).await;
     }
