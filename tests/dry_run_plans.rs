@@ -64,12 +64,27 @@ fn golden(name: &str, actual: &str) {
             .take(5)
             .map(|(i, (a, b))| format!("line {}:\n  golden: {a}\n  now:    {b}", i + 1))
             .collect();
+        // Lines only one side has (the zip above stops at the shorter).
+        let (e, a): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), actual.lines().collect());
+        let n = e.len().min(a.len());
+        let mut diff = diff;
+        diff.extend(e[n..].iter().map(|l| format!("only in the golden: {l}")));
+        diff.extend(a[n..].iter().map(|l| format!("only now: {l}")));
         panic!("{name} differs ({} vs {} lines):\n{}\n(UPDATE_GOLDEN=1 to accept)", expected.lines().count(), actual.lines().count(), diff.join("\n"));
     }
 }
 
+/// The plans show the preflight's port checks, which probe the machine's real ports by binding
+/// them for an instant: two kubeup processes of these tests at once would see each other's probe
+/// as a busy port. One at a time.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn the_init_plan_on_the_readme_defaults_is_unchanged() {
+    let _one_at_a_time = serial();
     let root = tempfile::tempdir().unwrap();
     let r = Run::from(
         kubeup()
@@ -85,6 +100,7 @@ fn the_init_plan_on_the_readme_defaults_is_unchanged() {
 /// A dry-run `join` of a worker with the line an `init` against the test API server printed, and
 /// `extra` flags; returns the init root (kept alive), the join's node root, the port and the run.
 fn worker_join_dry_run(extra: &[&str]) -> (tempfile::TempDir, tempfile::TempDir, u16, Run) {
+    let _one_at_a_time = serial();
     let (root, _server, port) = prepared("v1.37.2");
     let r = api_init(root.path(), port, "v1.37.2", &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
